@@ -1,0 +1,8 @@
+-- staging.campaigns: the latest version of each CRM row by id (rows are updated in
+-- place upstream and extracted incrementally, so raw keeps every version seen).
+SELECT id, name, channel, starts_on, ends_on, budget_cents, currency, created_at, updated_at
+FROM (
+    SELECT *, row_number() OVER (PARTITION BY id ORDER BY updated_at DESC) AS version_rank
+    FROM raw.crm_campaigns
+) AS versions
+WHERE version_rank = 1

@@ -1,0 +1,8 @@
+-- staging.enrollments: the latest version of each CRM row by id (rows are updated in
+-- place upstream and extracted incrementally, so raw keeps every version seen).
+SELECT id, student_id, course_id, status, enrolled_at, completed_at, cancelled_at, created_at, updated_at
+FROM (
+    SELECT *, row_number() OVER (PARTITION BY id ORDER BY updated_at DESC) AS version_rank
+    FROM raw.crm_enrollments
+) AS versions
+WHERE version_rank = 1

@@ -1,0 +1,8 @@
+-- staging.students: the latest version of each CRM row by id (rows are updated in
+-- place upstream and extracted incrementally, so raw keeps every version seen).
+SELECT id, email, full_name, country, marketing_opt_in, lead_id, created_at, updated_at
+FROM (
+    SELECT *, row_number() OVER (PARTITION BY id ORDER BY updated_at DESC) AS version_rank
+    FROM raw.crm_students
+) AS versions
+WHERE version_rank = 1
