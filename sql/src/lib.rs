@@ -5,6 +5,7 @@ pub mod error;
 pub mod model;
 pub mod polars_interop;
 pub mod session;
+pub mod transforms;
 
 pub use error::{Fault, Result, SqlError};
 pub use session::{LakeSession, TableName};

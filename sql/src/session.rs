@@ -12,7 +12,7 @@ use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use crate::error::{Result, SqlError};
 
 /// The lake's layers; each is a schema in the session.
-pub const LAYERS: [&str; 4] = ["raw", "staging", "marts", "exports"];
+pub const LAYERS: [&str; 5] = ["raw", "staging", "marts", "exports", "work"];
 
 const CATALOG: &str = "datafusion";
 

@@ -192,3 +192,26 @@ async fn export_segments_filter_student_360() {
         expect(&["email=ana@x.org, full_name=Ana, country=ES"])
     );
 }
+
+#[tokio::test]
+async fn cohort_retention_is_computed_with_polars_zeros_included() {
+    let session = session().await;
+    let transform = aula_sql::transforms::CohortRetention {
+        enrollments: "staging.enrollments".into(),
+        activity: "staging.activity".into(),
+        ds: fixture::DS.into(),
+        interval_end: fixture::INTERVAL_END.into(),
+    };
+    let batches = transform.run(&session).await.expect("cohort_retention");
+    assert_eq!(
+        format_rows(&batches),
+        expect(&[
+            "cohort_month=2026-01-01, months_since=0, cohort_size=3, active_students=2",
+            "cohort_month=2026-01-01, months_since=1, cohort_size=3, active_students=3",
+            "cohort_month=2026-01-01, months_since=2, cohort_size=3, active_students=1",
+            "cohort_month=2026-02-01, months_since=0, cohort_size=1, active_students=0",
+            "cohort_month=2026-02-01, months_since=1, cohort_size=1, active_students=1",
+            "cohort_month=2026-03-01, months_since=0, cohort_size=1, active_students=1",
+        ])
+    );
+}
