@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use polars::prelude as pl;
 use polars::prelude::{IntoLazy, JoinArgs, JoinType, SortMultipleOptions, col, len, lit};
 
@@ -77,7 +77,8 @@ impl CohortRetention {
     /// The `cohort_retention` mart: cohort (month of a student's first
     /// enrollment) × months since, from the cohort's month to the month of
     /// the logical date, zeros included.
-    pub async fn run(&self, session: &LakeSession) -> Result<Vec<RecordBatch>> {
+    /// Returns the schema with the batches, since an empty result has no batch.
+    pub async fn run(&self, session: &LakeSession) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let enrollments = TableName::parse(&self.enrollments)?.quoted();
         let activity = TableName::parse(&self.activity)?.quoted();
         let through = month_index(&self.ds)
@@ -132,8 +133,8 @@ impl CohortRetention {
 
         // Back to DataFusion for the contract's column types.
         session.register_batches("work.cohort_matrix", matrix_schema, vec![matrix])?;
-        session
-            .collect(
+        let frame = session
+            .query(
                 "cohort_retention",
                 "SELECT make_date(CAST(cohort_idx / 12 AS INT), CAST(cohort_idx % 12 + 1 AS INT), 1) AS cohort_month, \
                         arrow_cast(months_since, 'UInt16') AS months_since, \
@@ -141,7 +142,13 @@ impl CohortRetention {
                         arrow_cast(active_students, 'UInt64') AS active_students \
                  FROM work.cohort_matrix ORDER BY cohort_month, months_since",
             )
+            .await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame
+            .collect()
             .await
+            .map_err(|e| SqlError::Query { model: "cohort_retention".to_owned(), source: e })?;
+        Ok((schema, batches))
     }
 }
 

@@ -202,7 +202,8 @@ async fn cohort_retention_is_computed_with_polars_zeros_included() {
         ds: fixture::DS.into(),
         interval_end: fixture::INTERVAL_END.into(),
     };
-    let batches = transform.run(&session).await.expect("cohort_retention");
+    let (schema, batches) = transform.run(&session).await.expect("cohort_retention");
+    assert_eq!(schema.field(0).name(), "cohort_month");
     assert_eq!(
         format_rows(&batches),
         expect(&[

@@ -1,0 +1,296 @@
+//! Throughput of the connectors against the standard tools, measured in the
+//! same run on the real services (numbers mean something in `--release`):
+//!
+//! ```text
+//! cargo run --release -p aula-connectors --example bench -- extract    [ROWS]  # PG → Delta vs psql COPY binary
+//! cargo run --release -p aula-connectors --example bench -- kafka      [MSGS]  # Kafka → Delta vs kcat
+//! cargo run --release -p aula-connectors --example bench -- clickhouse [ROWS]  # Delta → ClickHouse vs clickhouse-client TSV
+//! ```
+//!
+//! Defaults follow the issue: 5 million `crm.payments`-shaped rows, 2
+//! million `learning.activity` events. Peak RSS is the process's `VmHWM`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark driver: failing loudly is the point
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use aula_connectors::clickhouse::{ClickHouse, TableSpec};
+use aula_connectors::kafka::{ConsumeOptions, KafkaSource};
+use aula_connectors::postgres::{self, ExtractRequest};
+use aula_test_support::{
+    fresh_clickhouse, fresh_pg, kafka_bootstrap, services, unique_name, unique_topic,
+};
+use aula_warehouse::{
+    BatchStream, BoxError, Lake, LakeLocation, TableName, WriteMode, WriteOptions,
+};
+use futures::StreamExt;
+
+const PAYMENTS: &str = "
+CREATE TABLE payments (
+  id uuid, enrollment_id uuid, student_id uuid, amount_cents int8, currency text,
+  provider text, status text, paid_at timestamptz, refunded_at timestamptz, updated_at timestamptz);
+INSERT INTO payments
+SELECT md5(g::text)::uuid, md5((g / 3)::text)::uuid, md5((g / 7)::text)::uuid, 100 + g % 100000,
+       (ARRAY['EUR','USD','GBP'])[1 + g % 3], (ARRAY['stripe','paypal'])[1 + g % 2],
+       (ARRAY['pending','succeeded','failed','refunded'])[1 + g % 4],
+       TIMESTAMPTZ '2026-01-01' + g * INTERVAL '1 second',
+       CASE WHEN g % 4 = 3 THEN TIMESTAMPTZ '2026-02-01' + g * INTERVAL '1 second' END,
+       TIMESTAMPTZ '2026-03-01' + g * INTERVAL '1 second'
+FROM generate_series(1, {N}) g;";
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|k| k.parse::<f64>().ok())
+            })
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn time_shell(cmd: &str) -> Duration {
+    let start = Instant::now();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdout(Stdio::null())
+        .status()
+        .expect("shell");
+    assert!(status.success(), "baseline command failed: {cmd}");
+    start.elapsed()
+}
+
+fn local_lake() -> Lake {
+    let dir = std::env::temp_dir().join(unique_name("bench"));
+    Lake::new(LakeLocation::parse(dir.to_str().expect("utf-8"), &Default::default()).expect("lake"))
+}
+
+fn report(what: &str, n: u64, ours: Duration, base_name: &str, base: Duration) {
+    let ours_rate = n as f64 / ours.as_secs_f64();
+    let base_rate = n as f64 / base.as_secs_f64();
+    println!(
+        "{what}: {n} rows in {:.2}s = {ours_rate:.0}/s; {base_name}: {:.2}s = {base_rate:.0}/s; ratio {:.2}x; peak RSS {:.0} MB",
+        ours.as_secs_f64(),
+        base.as_secs_f64(),
+        ours_rate / base_rate,
+        peak_rss_mb()
+    );
+}
+
+async fn payments_lake(n: u64) -> (Lake, TableName, String, Duration) {
+    let pg = fresh_pg("bench").await;
+    let pool = pg.pool().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(PAYMENTS.replace("{N}", &n.to_string())))
+        .execute(&pool)
+        .await
+        .expect("generate rows");
+    pool.close().await;
+    let lake = local_lake();
+    let table = TableName::parse("raw.payments").expect("name");
+    let start = Instant::now();
+    let ex = postgres::extract(&pg.url, &ExtractRequest::table("public", "payments"))
+        .await
+        .expect("extract");
+    let input = BatchStream::new(
+        ex.schema.clone(),
+        ex.stream.map(|r| r.map_err(|e| Box::new(e) as BoxError)),
+    );
+    let out = lake
+        .write(&table, input, WriteOptions::new(WriteMode::Overwrite))
+        .await
+        .expect("write");
+    assert_eq!(out.input_rows, n);
+    (lake, table, pg.url, start.elapsed())
+}
+
+async fn bench_extract(n: u64) {
+    let (_lake, _table, url, ours) = payments_lake(n).await;
+    // The decode alone (no lake write), to split the cost.
+    let start = Instant::now();
+    let mut ex = postgres::extract(&url, &ExtractRequest::table("public", "payments")).await.expect("extract");
+    let mut rows = 0u64;
+    while let Some(b) = ex.stream.next().await {
+        rows += b.expect("batch").num_rows() as u64;
+    }
+    assert_eq!(rows, n);
+    let decode_only = start.elapsed();
+    let base = time_shell(&format!(
+        "psql '{url}' -q -c \"COPY (SELECT * FROM payments) TO STDOUT (FORMAT binary)\" > /dev/null"
+    ));
+    report("PG → Arrow (decode only)", n, decode_only, "psql COPY binary", base);
+    report("PG → Delta", n, ours, "psql COPY binary", base);
+    let cx = Command::new("python3")
+        .args(["-c", "import connectorx"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if cx {
+        let script = format!(
+            "import connectorx as cx; cx.read_sql('{url}', 'SELECT * FROM payments', return_type='arrow')"
+        );
+        let base = time_shell(&format!("python3 -c \"{script}\""));
+        report("PG → Delta", n, ours, "ConnectorX → Arrow", base);
+    } else {
+        println!("ConnectorX: not installed (pip install connectorx), comparison skipped");
+    }
+}
+
+fn activity_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("student_id", DataType::Utf8, false),
+        Field::new("course_id", DataType::Utf8, false),
+        Field::new("lesson_id", DataType::Utf8, true),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new(
+            "occurred_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("duration_s", DataType::Int64, true),
+        Field::new("score", DataType::Float64, true),
+    ]))
+}
+
+async fn bench_kafka_run(n: u64) {
+    use rdkafka::ClientConfig;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let topic = unique_topic("bench");
+    {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", kafka_bootstrap())
+            .set("linger.ms", "20")
+            .set("queue.buffering.max.messages", "1000000")
+            .create()
+            .expect("producer");
+        let mut i = 0u64;
+        while i < n {
+            let end = (i + 50_000).min(n);
+            let sends = (i..end).map(|j| {
+                let v = format!(
+                    r#"{{"event_id":"{j:032x}","student_id":"s-{}","course_id":"c-{}","lesson_id":"l-{}","kind":"video_watched","occurred_at":"2026-03-01T10:15:00.{:03}Z","duration_s":{},"score":null}}"#,
+                    j % 5000,
+                    j % 40,
+                    j % 300,
+                    j % 1000,
+                    j % 3600
+                );
+                let key = format!("s-{}", j % 5000);
+                let producer = producer.clone();
+                let topic = topic.clone();
+                async move {
+                    producer.send(FutureRecord::to(&topic).key(&key).payload(&v), Duration::from_secs(30)).await
+                }
+            });
+            for r in futures::future::join_all(sends).await {
+                r.expect("delivered");
+            }
+            i = end;
+        }
+    }
+    let base = time_shell(&format!(
+        "kcat -C -b {} -t {topic} -e -o beginning -q",
+        kafka_bootstrap()
+    ));
+    let lake = local_lake();
+    let table = TableName::parse("raw.learning_activity").expect("name");
+    let source = KafkaSource::new(&kafka_bootstrap()).expect("source");
+    let start = Instant::now();
+    let ranges = source
+        .plan(std::slice::from_ref(&topic), &HashMap::new())
+        .await
+        .expect("plan");
+    let mut options = WriteOptions::new(WriteMode::Append);
+    for r in &ranges {
+        options = options.txn(r.app_id(), r.end);
+    }
+    let consume = source.consume(ranges, activity_schema(), ConsumeOptions::default());
+    let input = BatchStream::new(
+        consume.schema.clone(),
+        consume
+            .stream
+            .map(|r| r.map_err(|e| Box::new(e) as BoxError)),
+    );
+    let out = lake.write(&table, input, options).await.expect("write");
+    assert_eq!(out.input_rows, n);
+    report("Kafka → Delta", n, start.elapsed(), "kcat", base);
+}
+
+async fn bench_clickhouse(n: u64) {
+    let (lake, table, _url, _) = payments_lake(n).await;
+    let db = fresh_clickhouse("bench").await;
+    let ch = ClickHouse::from_client(aula_test_support::clickhouse_client(), &db.name)
+        .await
+        .expect("ch");
+    let schema = lake.describe(&table).await.expect("describe").schema;
+    let spec = TableSpec {
+        order_by: vec!["id".into()],
+        partition_by: Some("toYYYYMM(updated_at)".into()),
+        ddl: None,
+    };
+    ch.ensure_table("payments", &schema, &spec)
+        .await
+        .expect("create");
+    let start = Instant::now();
+    let scan = lake.scan(&table, None).await.expect("scan");
+    let r = ch.load("payments", scan, &[], 131_072).await.expect("load");
+    let ours = start.elapsed();
+    assert_eq!(r.rows, n);
+    let (http, _, _) = services().clickhouse_http();
+    let port_native = services()
+        .var("AULA_CLICKHOUSE_NATIVE_PORT")
+        .unwrap_or_else(|| "9000".into());
+    let host = url::Url::parse(&http)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let file = std::env::temp_dir().join(unique_name("bench_tsv"));
+    let client = format!("clickhouse-client --host {host} --port {port_native}");
+    time_shell(&format!(
+        "{client} --query 'SELECT * FROM {db}.payments FORMAT TabSeparated' > {f}",
+        db = db.name,
+        f = file.display()
+    ));
+    ch.execute(&format!(
+        "CREATE TABLE {db}.payments_tsv AS {db}.payments",
+        db = db.name
+    ))
+    .await
+    .expect("copy table");
+    let base = time_shell(&format!(
+        "{client} --query 'INSERT INTO {db}.payments_tsv FORMAT TabSeparated' < {f}",
+        db = db.name,
+        f = file.display()
+    ));
+    let _ = std::fs::remove_file(&file);
+    report(
+        "Delta → ClickHouse",
+        n,
+        ours,
+        "clickhouse-client TSV insert",
+        base,
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let what = args.next().unwrap_or_default();
+    let n: Option<u64> = args.next().and_then(|s| s.parse().ok());
+    match what.as_str() {
+        "extract" => bench_extract(n.unwrap_or(5_000_000)).await,
+        "kafka" => bench_kafka_run(n.unwrap_or(2_000_000)).await,
+        "clickhouse" => bench_clickhouse(n.unwrap_or(5_000_000)).await,
+        _ => {
+            eprintln!("usage: bench extract|kafka|clickhouse [N]");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,781 @@
+//! ClickHouse sink: Arrow batches into MergeTree tables, idempotently per
+//! partition.
+//!
+//! A load writes everything into a fresh staging table (`CREATE TABLE … AS
+//! target`, so engine and partition key match), then swaps each partition the
+//! staging table holds into the target with `ALTER TABLE t REPLACE PARTITION
+//! p FROM staging`. A rerun therefore replaces and never duplicates, and a
+//! crash before the swap leaves the target untouched.
+//!
+//! Rows travel as RowBinary over HTTP, encoded per the *target's* column
+//! types (read with `DESCRIBE TABLE`), so a declared DDL (`UInt64`,
+//! `Nullable(Float64)`, `DateTime`) is honoured whatever the Arrow types.
+//! Everything here works on ClickHouse 18.16 (no `DateTime64`, no
+//! Arrow/Parquet formats, partitions found through `system.parts`) and on
+//! current servers.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, GenericListArray};
+use arrow::compute::{CastOptions, cast_with_options};
+use arrow::datatypes::{DataType, Schema, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+
+use crate::error::{ConnectorError, Result};
+
+/// Rows encoded before a chunk goes on the wire.
+pub const DEFAULT_BLOCK_ROWS: usize = 131_072;
+
+/// A ClickHouse server and database, reached over HTTP.
+#[derive(Clone)]
+pub struct ClickHouse {
+    client: clickhouse::Client,
+    database: String,
+    major: u32,
+}
+
+impl std::fmt::Debug for ClickHouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouse")
+            .field("database", &self.database)
+            .field("major", &self.major)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How to create the target table when it does not exist.
+#[derive(Debug, Clone, Default)]
+pub struct TableSpec {
+    /// A full `CREATE TABLE` statement; used as is when given.
+    pub ddl: Option<String>,
+    /// `ORDER BY` columns (when built from the Arrow schema); `tuple()` when empty.
+    pub order_by: Vec<String>,
+    /// `PARTITION BY` expression (`toYYYYMM(day)`, `day`); none when empty.
+    pub partition_by: Option<String>,
+}
+
+/// What a load did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Rows written to staging and swapped in.
+    pub rows: u64,
+    /// Partition IDs replaced (`20260301` for a `Date` key, `all` when unpartitioned).
+    pub partitions: Vec<String>,
+}
+
+fn ident(s: &str) -> Result<String> {
+    if !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+    {
+        Ok(format!("`{s}`"))
+    } else {
+        Err(ConnectorError::bad(
+            "ClickHouse",
+            format!("`{s}` is not a plain identifier"),
+        ))
+    }
+}
+
+impl ClickHouse {
+    /// Connect with a `clickhouse://user:password@host:port/database` URL
+    /// (the `AULA_CONN_WAREHOUSE` form; port 8123 by default).
+    pub async fn connect(url: &str) -> Result<Self> {
+        let u = url::Url::parse(url)
+            .map_err(|e| ConnectorError::bad("ClickHouse", format!("connection URL: {e}")))?;
+        if !matches!(u.scheme(), "clickhouse" | "http" | "https") {
+            return Err(ConnectorError::bad(
+                "ClickHouse",
+                "URL scheme must be clickhouse://",
+            ));
+        }
+        let scheme = if u.scheme() == "https" {
+            "https"
+        } else {
+            "http"
+        };
+        let host = u.host_str().unwrap_or("127.0.0.1");
+        let port = u.port().unwrap_or(8123);
+        let user = if u.username().is_empty() {
+            "default"
+        } else {
+            u.username()
+        };
+        let database = u.path().trim_matches('/');
+        let database = if database.is_empty() {
+            "default"
+        } else {
+            database
+        };
+        let client = clickhouse::Client::default()
+            .with_url(format!("{scheme}://{host}:{port}"))
+            .with_user(user)
+            .with_password(u.password().unwrap_or(""))
+            .with_validation(false);
+        Self::from_client(client, database).await
+    }
+
+    /// Use a configured client; `database` becomes its default database and
+    /// qualifies every table Aula touches.
+    pub async fn from_client(client: clickhouse::Client, database: &str) -> Result<Self> {
+        ident(database)?;
+        let client = client
+            .with_database(database)
+            .with_validation(false)
+            .with_compression(clickhouse::Compression::None);
+        let version = fetch_text(&client, "SELECT version()").await?;
+        let major = version
+            .trim()
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        Ok(ClickHouse {
+            client,
+            database: database.to_owned(),
+            major,
+        })
+    }
+
+    /// The server's major version (18 for 18.16).
+    pub fn server_major(&self) -> u32 {
+        self.major
+    }
+
+    /// The database tables live in.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    fn qualified(&self, table: &str) -> Result<String> {
+        Ok(format!("{}.{}", ident(&self.database)?, ident(table)?))
+    }
+
+    /// Run a statement (DDL, `ALTER`).
+    pub async fn execute(&self, sql: &str) -> Result<()> {
+        self.client
+            .query(sql)
+            .execute()
+            .await
+            .map_err(ConnectorError::clickhouse)
+    }
+
+    /// Run a query and return its output in `format` (`TabSeparated`, `JSONEachRow`).
+    pub async fn fetch_text(&self, sql: &str) -> Result<String> {
+        fetch_text(&self.client, sql).await
+    }
+
+    /// Whether the table exists.
+    pub async fn table_exists(&self, table: &str) -> Result<bool> {
+        let out = self
+            .fetch_text(&format!(
+                "EXISTS TABLE {} FORMAT TabSeparated",
+                self.qualified(table)?
+            ))
+            .await?;
+        Ok(out.trim() == "1")
+    }
+
+    /// The `CREATE TABLE` statement for an Arrow schema: MergeTree, the given
+    /// partition and order keys; key columns are not `Nullable` (old servers
+    /// refuse nullable keys).
+    pub fn create_statement(
+        &self,
+        table: &str,
+        schema: &Schema,
+        spec: &TableSpec,
+    ) -> Result<String> {
+        let keys: Vec<&str> = spec
+            .order_by
+            .iter()
+            .map(String::as_str)
+            .chain(spec.partition_by.iter().flat_map(|p| {
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .filter(move |n| {
+                        p.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                            .any(|w| w == *n)
+                    })
+            }))
+            .collect();
+        let mut cols = Vec::new();
+        for f in schema.fields() {
+            let base = ch_type_for(f.data_type(), self.major).ok_or_else(|| {
+                ConnectorError::bad(
+                    "ClickHouse",
+                    format!(
+                        "column `{}`: no ClickHouse type for Arrow {}",
+                        f.name(),
+                        f.data_type()
+                    ),
+                )
+            })?;
+            let is_list = matches!(f.data_type(), DataType::List(_) | DataType::LargeList(_));
+            let ty = if f.is_nullable() && !is_list && !keys.contains(&f.name().as_str()) {
+                format!("Nullable({base})")
+            } else {
+                base
+            };
+            cols.push(format!("{} {ty}", ident(f.name())?));
+        }
+        let order = if spec.order_by.is_empty() {
+            "tuple()".to_owned()
+        } else {
+            let k: Result<Vec<_>> = spec.order_by.iter().map(|c| ident(c)).collect();
+            format!("({})", k?.join(", "))
+        };
+        let partition = spec
+            .partition_by
+            .as_ref()
+            .map(|p| format!(" PARTITION BY {p}"))
+            .unwrap_or_default();
+        Ok(format!(
+            "CREATE TABLE IF NOT EXISTS {} ({}) ENGINE = MergeTree(){partition} ORDER BY {order}",
+            self.qualified(table)?,
+            cols.join(", ")
+        ))
+    }
+
+    /// Create the table if it is missing: from the declared DDL, or from the
+    /// Arrow schema and the spec's keys.
+    pub async fn ensure_table(&self, table: &str, schema: &Schema, spec: &TableSpec) -> Result<()> {
+        if self.table_exists(table).await? {
+            return Ok(());
+        }
+        let sql = match &spec.ddl {
+            Some(ddl) => ddl.clone(),
+            None => self.create_statement(table, schema, spec)?,
+        };
+        self.execute(&sql).await
+    }
+
+    /// The target's columns and their ClickHouse types, in order.
+    pub async fn columns(&self, table: &str) -> Result<Vec<(String, String)>> {
+        let out = self
+            .fetch_text(&format!(
+                "DESCRIBE TABLE {} FORMAT TabSeparated",
+                self.qualified(table)?
+            ))
+            .await?;
+        Ok(out
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.split('\t');
+                Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+            })
+            .collect())
+    }
+
+    /// Load a stream into `table`, replacing every partition the stream
+    /// touches and dropping the partitions in `clear` that it did not touch
+    /// (a rerun of a date whose rows all disappeared). Partitions are named
+    /// by ClickHouse partition ID (`PARTITION ID '20260301'` for a `Date`
+    /// key, `all` for an unpartitioned table): the one form that parses the
+    /// same on 18.16 and current servers. The table must exist (see
+    /// [`ClickHouse::ensure_table`]).
+    pub async fn load<S, E>(
+        &self,
+        table: &str,
+        batches: S,
+        clear: &[String],
+        block_rows: usize,
+    ) -> Result<LoadReport>
+    where
+        S: Stream<Item = Result<RecordBatch, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let target = self.qualified(table)?;
+        let staging_name = format!("{table}__aula_staging_{}", short_id());
+        let staging = self.qualified(&staging_name)?;
+        let columns = self.columns(table).await?;
+        if columns.is_empty() {
+            return Err(ConnectorError::bad(
+                "ClickHouse",
+                format!("table {target} has no columns"),
+            ));
+        }
+        self.execute(&format!("DROP TABLE IF EXISTS {staging}"))
+            .await?;
+        self.execute(&format!("CREATE TABLE {staging} AS {target}"))
+            .await?;
+        let result = self
+            .fill_and_swap(
+                &target,
+                &staging,
+                &staging_name,
+                &columns,
+                batches,
+                clear,
+                block_rows,
+            )
+            .await;
+        let dropped = self
+            .execute(&format!("DROP TABLE IF EXISTS {staging}"))
+            .await;
+        let report = result?;
+        dropped?;
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn fill_and_swap<S, E>(
+        &self,
+        target: &str,
+        staging: &str,
+        staging_name: &str,
+        columns: &[(String, String)],
+        batches: S,
+        clear: &[String],
+        block_rows: usize,
+    ) -> Result<LoadReport>
+    where
+        S: Stream<Item = Result<RecordBatch, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let col_list: Result<Vec<String>> = columns.iter().map(|(n, _)| ident(n)).collect();
+        let sql = format!(
+            "INSERT INTO {staging} ({}) FORMAT RowBinary",
+            col_list?.join(", ")
+        );
+        let mut insert = self.client.insert_formatted_with(sql);
+        let types: Vec<ChType> = columns
+            .iter()
+            .map(|(n, t)| {
+                ChType::parse(t).ok_or_else(|| {
+                    ConnectorError::bad("ClickHouse", format!("column `{n}`: unsupported type {t}"))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let mut rows = 0u64;
+        let mut buf: Vec<u8> = Vec::with_capacity(8 << 20);
+        let mut buffered = 0usize;
+        let mut batches = std::pin::pin!(batches);
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(|e| ConnectorError::External {
+                system: "ClickHouse load input",
+                message: e.to_string(),
+            })?;
+            let encoders = columns
+                .iter()
+                .zip(&types)
+                .map(|((name, _), ty)| {
+                    let col = batch.column_by_name(name).ok_or_else(|| {
+                        ConnectorError::bad(
+                            "ClickHouse",
+                            format!("column `{name}` of {target} is not in the input"),
+                        )
+                    })?;
+                    Encoder::new(name, ty, col)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for row in 0..batch.num_rows() {
+                for enc in &encoders {
+                    enc.encode(row, &mut buf)?;
+                }
+            }
+            rows += batch.num_rows() as u64;
+            buffered += batch.num_rows();
+            if buffered >= block_rows {
+                insert
+                    .send(Bytes::from(std::mem::take(&mut buf)))
+                    .await
+                    .map_err(ConnectorError::clickhouse)?;
+                buf.reserve(8 << 20);
+                buffered = 0;
+            }
+        }
+        if !buf.is_empty() {
+            insert
+                .send(Bytes::from(buf))
+                .await
+                .map_err(ConnectorError::clickhouse)?;
+        }
+        insert.end().await.map_err(ConnectorError::clickhouse)?;
+
+        let parts = self
+            .fetch_text(&format!(
+                "SELECT DISTINCT partition_id FROM system.parts WHERE database = '{}' AND table = '{}' \
+                 AND active FORMAT TabSeparated",
+                self.database, staging_name
+            ))
+            .await?;
+        let mut partitions: Vec<String> = parts
+            .lines()
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        partitions.sort();
+        for p in &partitions {
+            self.execute(&format!(
+                "ALTER TABLE {target} REPLACE PARTITION ID '{p}' FROM {staging}"
+            ))
+            .await?;
+        }
+        for p in clear {
+            if !partitions.contains(p) {
+                self.execute(&format!(
+                    "ALTER TABLE {target} DROP PARTITION ID '{}'",
+                    p.replace('\'', "")
+                ))
+                .await?;
+            }
+        }
+        Ok(LoadReport { rows, partitions })
+    }
+}
+
+fn short_id() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:x}", nanos & 0xffff_ffff_ffff, std::process::id())
+}
+
+async fn fetch_text(client: &clickhouse::Client, sql: &str) -> Result<String> {
+    let mut cursor = client
+        .query(sql)
+        .fetch_bytes("TabSeparated")
+        .map_err(ConnectorError::clickhouse)?;
+    let mut out = Vec::new();
+    while let Some(chunk) = cursor.next().await.map_err(ConnectorError::clickhouse)? {
+        out.extend_from_slice(&chunk);
+    }
+    String::from_utf8(out).map_err(|e| ConnectorError::clickhouse(format!("non-UTF-8 reply: {e}")))
+}
+
+/// The ClickHouse type for an Arrow type when Aula creates the table.
+fn ch_type_for(dt: &DataType, major: u32) -> Option<String> {
+    Some(match dt {
+        DataType::Boolean => "UInt8".into(),
+        DataType::Int8 => "Int8".into(),
+        DataType::Int16 => "Int16".into(),
+        DataType::Int32 => "Int32".into(),
+        DataType::Int64 => "Int64".into(),
+        DataType::UInt8 => "UInt8".into(),
+        DataType::UInt16 => "UInt16".into(),
+        DataType::UInt32 => "UInt32".into(),
+        DataType::UInt64 => "UInt64".into(),
+        DataType::Float32 => "Float32".into(),
+        DataType::Float64 => "Float64".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "String".into(),
+        DataType::Date32 => "Date".into(),
+        DataType::Timestamp(_, _) if major > 0 && major < 20 => "DateTime('UTC')".into(),
+        DataType::Timestamp(_, _) => "DateTime64(6, 'UTC')".into(),
+        DataType::Decimal128(p, s) if *p <= 38 && *s >= 0 => format!("Decimal({p}, {s})"),
+        DataType::List(f) | DataType::LargeList(f) => {
+            let inner = ch_type_for(f.data_type(), major)?;
+            if f.is_nullable() && !matches!(f.data_type(), DataType::List(_)) {
+                format!("Array(Nullable({inner}))")
+            } else {
+                format!("Array({inner})")
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// A ClickHouse column type, as far as RowBinary encoding cares.
+#[derive(Debug, Clone, PartialEq)]
+enum ChType {
+    UInt8,
+    UInt16,
+    UInt32,
+    UInt64,
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    Float32,
+    Float64,
+    String,
+    Date,
+    DateTime,
+    DateTime64(u32),
+    Decimal(u8, i8),
+    Uuid,
+    Nullable(Box<ChType>),
+    Array(Box<ChType>),
+}
+
+impl ChType {
+    fn parse(t: &str) -> Option<ChType> {
+        let t = t.trim();
+        let inner = |prefix: &str| t.strip_prefix(prefix).and_then(|r| r.strip_suffix(')'));
+        if let Some(i) = inner("Nullable(") {
+            return Some(ChType::Nullable(Box::new(ChType::parse(i)?)));
+        }
+        if let Some(i) = inner("LowCardinality(") {
+            return ChType::parse(i);
+        }
+        if let Some(i) = inner("Array(") {
+            return Some(ChType::Array(Box::new(ChType::parse(i)?)));
+        }
+        if let Some(i) = inner("Decimal(") {
+            let (p, s) = i.split_once(',')?;
+            return Some(ChType::Decimal(
+                p.trim().parse().ok()?,
+                s.trim().parse().ok()?,
+            ));
+        }
+        for (prefix, p) in [("Decimal32(", 9u8), ("Decimal64(", 18), ("Decimal128(", 38)] {
+            if let Some(i) = inner(prefix) {
+                return Some(ChType::Decimal(p, i.trim().parse().ok()?));
+            }
+        }
+        if let Some(i) = inner("DateTime64(") {
+            let p = i.split(',').next()?.trim().parse().ok()?;
+            return Some(ChType::DateTime64(p));
+        }
+        if t == "DateTime" || t.starts_with("DateTime(") {
+            return Some(ChType::DateTime);
+        }
+        Some(match t {
+            "UInt8" | "Bool" => ChType::UInt8,
+            "UInt16" => ChType::UInt16,
+            "UInt32" => ChType::UInt32,
+            "UInt64" => ChType::UInt64,
+            "Int8" => ChType::Int8,
+            "Int16" => ChType::Int16,
+            "Int32" => ChType::Int32,
+            "Int64" => ChType::Int64,
+            "Float32" => ChType::Float32,
+            "Float64" => ChType::Float64,
+            "String" => ChType::String,
+            "Date" => ChType::Date,
+            "UUID" => ChType::Uuid,
+            _ => return None,
+        })
+    }
+
+    /// The Arrow type the input is cast to before encoding.
+    fn arrow(&self) -> DataType {
+        match self {
+            ChType::UInt8 => DataType::UInt8,
+            ChType::UInt16 => DataType::UInt16,
+            ChType::UInt32 => DataType::UInt32,
+            ChType::UInt64 => DataType::UInt64,
+            ChType::Int8 => DataType::Int8,
+            ChType::Int16 => DataType::Int16,
+            ChType::Int32 => DataType::Int32,
+            ChType::Int64 => DataType::Int64,
+            ChType::Float32 => DataType::Float32,
+            ChType::Float64 => DataType::Float64,
+            ChType::String | ChType::Uuid => DataType::Utf8,
+            ChType::Date => DataType::Date32,
+            ChType::DateTime | ChType::DateTime64(_) => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+            }
+            ChType::Decimal(p, s) => DataType::Decimal128(*p, *s),
+            ChType::Nullable(i) => i.arrow(),
+            ChType::Array(i) => DataType::List(Arc::new(arrow::datatypes::Field::new_list_field(
+                i.arrow(),
+                true,
+            ))),
+        }
+    }
+}
+
+/// Encodes one column of one batch, row by row, as RowBinary.
+struct Encoder<'a> {
+    name: &'a str,
+    ty: &'a ChType,
+    array: ArrayRef,
+}
+
+impl<'a> Encoder<'a> {
+    fn new(name: &'a str, ty: &'a ChType, col: &ArrayRef) -> Result<Self> {
+        let want = ty.arrow();
+        let array = if col.data_type() == &want {
+            col.clone()
+        } else {
+            let opts = CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            cast_with_options(col, &want, &opts).map_err(|e| {
+                ConnectorError::bad(
+                    "ClickHouse",
+                    format!(
+                        "column `{name}`: cannot convert {} to {ty:?}: {e}",
+                        col.data_type()
+                    ),
+                )
+            })?
+        };
+        Ok(Encoder { name, ty, array })
+    }
+
+    fn encode(&self, row: usize, out: &mut Vec<u8>) -> Result<()> {
+        encode_value(self.ty, &self.array, row, out).map_err(|message| {
+            ConnectorError::bad(
+                "ClickHouse",
+                format!("column `{}`, row {row}: {message}", self.name),
+            )
+        })
+    }
+}
+
+fn varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn prim<T: arrow::array::ArrowPrimitiveType>(a: &ArrayRef) -> &arrow::array::PrimitiveArray<T> {
+    a.as_primitive::<T>()
+}
+
+fn encode_value(ty: &ChType, a: &ArrayRef, row: usize, out: &mut Vec<u8>) -> Result<(), String> {
+    use arrow::datatypes as t;
+    if let ChType::Nullable(inner) = ty {
+        if a.is_null(row) {
+            out.push(1);
+            return Ok(());
+        }
+        out.push(0);
+        return encode_value(inner, a, row, out);
+    }
+    if a.is_null(row) && !matches!(ty, ChType::Array(_)) {
+        return Err("null in a non-Nullable column".to_owned());
+    }
+    match ty {
+        ChType::UInt8 => out.push(prim::<t::UInt8Type>(a).value(row)),
+        ChType::UInt16 => out.extend(prim::<t::UInt16Type>(a).value(row).to_le_bytes()),
+        ChType::UInt32 => out.extend(prim::<t::UInt32Type>(a).value(row).to_le_bytes()),
+        ChType::UInt64 => out.extend(prim::<t::UInt64Type>(a).value(row).to_le_bytes()),
+        ChType::Int8 => out.extend(prim::<t::Int8Type>(a).value(row).to_le_bytes()),
+        ChType::Int16 => out.extend(prim::<t::Int16Type>(a).value(row).to_le_bytes()),
+        ChType::Int32 => out.extend(prim::<t::Int32Type>(a).value(row).to_le_bytes()),
+        ChType::Int64 => out.extend(prim::<t::Int64Type>(a).value(row).to_le_bytes()),
+        ChType::Float32 => out.extend(prim::<t::Float32Type>(a).value(row).to_le_bytes()),
+        ChType::Float64 => out.extend(prim::<t::Float64Type>(a).value(row).to_le_bytes()),
+        ChType::String => {
+            let s = a.as_string::<i32>().value(row);
+            varint(s.len() as u64, out);
+            out.extend_from_slice(s.as_bytes());
+        }
+        ChType::Uuid => {
+            let s = a.as_string::<i32>().value(row);
+            let hex: String = s.chars().filter(|c| *c != '-').collect();
+            let v = u128::from_str_radix(&hex, 16).map_err(|_| format!("{s:?} is not a UUID"))?;
+            if hex.len() != 32 {
+                return Err(format!("{s:?} is not a UUID"));
+            }
+            out.extend(((v >> 64) as u64).to_le_bytes());
+            out.extend((v as u64).to_le_bytes());
+        }
+        ChType::Date => {
+            let d = prim::<t::Date32Type>(a).value(row);
+            let d = u16::try_from(d)
+                .map_err(|_| format!("date (day {d}) is outside 1970-01-01..2149-06-06"))?;
+            out.extend(d.to_le_bytes());
+        }
+        ChType::DateTime => {
+            let us = prim::<t::TimestampMicrosecondType>(a).value(row);
+            let s = us.div_euclid(1_000_000);
+            let s = u32::try_from(s)
+                .map_err(|_| format!("timestamp {us}µs is outside DateTime's range"))?;
+            out.extend(s.to_le_bytes());
+        }
+        ChType::DateTime64(p) => {
+            let us = prim::<t::TimestampMicrosecondType>(a).value(row);
+            let v = if *p >= 6 {
+                us.checked_mul(10i64.pow(p - 6))
+                    .ok_or("timestamp out of range")?
+            } else {
+                us.div_euclid(10i64.pow(6 - p))
+            };
+            out.extend(v.to_le_bytes());
+        }
+        ChType::Decimal(p, _) => {
+            let v = prim::<t::Decimal128Type>(a).value(row);
+            match p {
+                0..=9 => out.extend((v as i32).to_le_bytes()),
+                10..=18 => out.extend((v as i64).to_le_bytes()),
+                _ => out.extend(v.to_le_bytes()),
+            }
+        }
+        ChType::Array(inner) => {
+            // ClickHouse has no NULL array: a null list loads as [].
+            if a.is_null(row) {
+                out.push(0);
+                return Ok(());
+            }
+            let list: &GenericListArray<i32> = a.as_list::<i32>();
+            let values = list.value(row);
+            varint(values.len() as u64, out);
+            for i in 0..values.len() {
+                encode_value(inner, &values, i, out)?;
+            }
+        }
+        ChType::Nullable(_) => return Err("nested Nullable".to_owned()),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_types_parse() {
+        assert_eq!(
+            ChType::parse("Nullable(Float64)"),
+            Some(ChType::Nullable(Box::new(ChType::Float64)))
+        );
+        assert_eq!(
+            ChType::parse("Decimal(18, 2)"),
+            Some(ChType::Decimal(18, 2))
+        );
+        assert_eq!(ChType::parse("Decimal64(4)"), Some(ChType::Decimal(18, 4)));
+        assert_eq!(ChType::parse("DateTime('UTC')"), Some(ChType::DateTime));
+        assert_eq!(
+            ChType::parse("DateTime64(6, 'UTC')"),
+            Some(ChType::DateTime64(6))
+        );
+        assert_eq!(
+            ChType::parse("Array(Nullable(Int32))"),
+            Some(ChType::Array(Box::new(ChType::Nullable(Box::new(
+                ChType::Int32
+            )))))
+        );
+        assert_eq!(
+            ChType::parse("LowCardinality(String)"),
+            Some(ChType::String)
+        );
+        assert_eq!(ChType::parse("Map(String, String)"), None);
+    }
+
+    #[test]
+    fn varints_match_the_leb128_layout() {
+        let mut v = Vec::new();
+        varint(300, &mut v);
+        assert_eq!(v, [0xac, 0x02]);
+    }
+
+    #[test]
+    fn created_types_follow_the_server_version() {
+        let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        assert_eq!(ch_type_for(&ts, 18).as_deref(), Some("DateTime('UTC')"));
+        assert_eq!(
+            ch_type_for(&ts, 24).as_deref(),
+            Some("DateTime64(6, 'UTC')")
+        );
+        assert_eq!(
+            ch_type_for(&DataType::Decimal128(18, 2), 18).as_deref(),
+            Some("Decimal(18, 2)")
+        );
+        assert_eq!(
+            ch_type_for(&DataType::Boolean, 18).as_deref(),
+            Some("UInt8")
+        );
+    }
+}

@@ -1,0 +1,677 @@
+//! Kafka source: topics into Arrow through a declared schema, as a bounded
+//! batch between stored offsets and the high-water marks seen at start.
+//!
+//! Why no consumer group: a group join costs seconds and rebalances move
+//! partitions under a running task. A run instead assigns every partition
+//! itself, reads `[start, high)` where `start` is the offset the caller
+//! stored *with the data* (e.g. a Delta `txn` action, see
+//! `aula_warehouse::WriteOptions::txn`) and `high` the high-water mark
+//! fetched when the run starts. Since `high` is known before any message is
+//! read, the caller can record the end offsets in the very commit that
+//! writes the data: a crash before the commit re-reads the same range, a
+//! crash after it starts from `high`. Nothing is lost or duplicated.
+//!
+//! Messages are decoded with arrow's JSON decoder; one that is not valid
+//! JSON or does not fit the schema goes, with its raw bytes,
+//! topic/partition/offset and the error, into a dead-letter batch, and the
+//! run fails when their share passes the threshold.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::{BinaryBuilder, Int32Builder, Int64Builder, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::json::ReaderBuilder;
+use arrow::json::reader::Decoder;
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use rdkafka::ClientConfig;
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::error::{ConnectorError, Result};
+
+/// Rows per Arrow batch unless configured.
+pub const DEFAULT_BATCH_ROWS: usize = 65_536;
+
+/// One partition's slice of a run: offsets `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PartitionRange {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// First offset to read (the stored next offset, or the low watermark).
+    pub start: i64,
+    /// The high-water mark at start: the next offset to store once committed.
+    pub end: i64,
+}
+
+impl PartitionRange {
+    /// The key under which the next offset is stored (`kafka/<topic>/<partition>`),
+    /// e.g. as a Delta `txn` app id.
+    pub fn app_id(&self) -> String {
+        offset_key(&self.topic, self.partition)
+    }
+}
+
+/// `kafka/<topic>/<partition>`: the key of a stored offset.
+pub fn offset_key(topic: &str, partition: i32) -> String {
+    format!("kafka/{topic}/{partition}")
+}
+
+/// Connection settings.
+#[derive(Clone)]
+pub struct KafkaSource {
+    bootstrap: String,
+    /// Metadata and watermark requests give up after this long.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for KafkaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSource")
+            .field("bootstrap", &self.bootstrap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSource {
+    /// From `kafka://host:port[,host:port]` or a bare bootstrap list.
+    pub fn new(url: &str) -> Result<Self> {
+        let bootstrap = url
+            .strip_prefix("kafka://")
+            .unwrap_or(url)
+            .trim_end_matches('/');
+        if bootstrap.is_empty() {
+            return Err(ConnectorError::bad("Kafka", "empty bootstrap server list"));
+        }
+        Ok(KafkaSource {
+            bootstrap: bootstrap.to_owned(),
+            timeout: Duration::from_secs(10),
+        })
+    }
+
+    fn consumer(&self) -> Result<BaseConsumer> {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            // Required by librdkafka for a consumer; never joined: we only assign.
+            .set("group.id", "aula-assign-only")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.max.bytes", "52428800")
+            .set("queued.max.messages.kbytes", "262144")
+            .create()
+            .map_err(ConnectorError::kafka)
+    }
+
+    /// Every partition of `topics`, so the caller can look up their stored offsets.
+    pub async fn partitions(&self, topics: &[String]) -> Result<Vec<(String, i32)>> {
+        let this = self.clone();
+        let topics = topics.to_vec();
+        blocking(move || {
+            let consumer = this.consumer()?;
+            let mut out = Vec::new();
+            for topic in &topics {
+                let md = consumer
+                    .fetch_metadata(Some(topic), this.timeout)
+                    .map_err(ConnectorError::kafka)?;
+                let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+                    return Err(ConnectorError::bad(
+                        "Kafka",
+                        format!("topic `{topic}` does not exist"),
+                    ));
+                };
+                if let Some(e) = t.error() {
+                    return Err(ConnectorError::kafka(format!("topic `{topic}`: {e:?}")));
+                }
+                out.extend(t.partitions().iter().map(|p| (topic.clone(), p.id())));
+            }
+            drop_with_timeout(consumer);
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The ranges a run reads: every partition of `topics` from the stored
+    /// offset (`stored[(topic, partition)]`, else the low watermark) up to the
+    /// high-water mark now. Partitions with nothing new are left out.
+    pub async fn plan(
+        &self,
+        topics: &[String],
+        stored: &HashMap<(String, i32), i64>,
+    ) -> Result<Vec<PartitionRange>> {
+        let this = self.clone();
+        let topics = topics.to_vec();
+        let stored = stored.clone();
+        blocking(move || {
+            let consumer = this.consumer()?;
+            let mut ranges = Vec::new();
+            for topic in &topics {
+                let md = consumer
+                    .fetch_metadata(Some(topic), this.timeout)
+                    .map_err(ConnectorError::kafka)?;
+                let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+                    return Err(ConnectorError::bad(
+                        "Kafka",
+                        format!("topic `{topic}` does not exist"),
+                    ));
+                };
+                if let Some(e) = t.error() {
+                    return Err(ConnectorError::kafka(format!("topic `{topic}`: {e:?}")));
+                }
+                for p in t.partitions() {
+                    let (low, high) = consumer
+                        .fetch_watermarks(topic, p.id(), this.timeout)
+                        .map_err(ConnectorError::kafka)?;
+                    let start = stored
+                        .get(&(topic.clone(), p.id()))
+                        .copied()
+                        .unwrap_or(low)
+                        .max(low);
+                    if start < high {
+                        ranges.push(PartitionRange {
+                            topic: topic.clone(),
+                            partition: p.id(),
+                            start,
+                            end: high,
+                        });
+                    }
+                }
+            }
+            drop_with_timeout(consumer);
+            Ok(ranges)
+        })
+        .await
+    }
+
+    /// Read the ranges, decoding through `schema`. The stream ends with an
+    /// error if a range cannot be read completely or bad messages pass
+    /// `options.max_bad_ratio`; dead letters are available from the handle
+    /// once the stream is done.
+    pub fn consume(
+        &self,
+        ranges: Vec<PartitionRange>,
+        schema: SchemaRef,
+        options: ConsumeOptions,
+    ) -> Consume {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
+        let dead = Arc::new(Mutex::new(DeadLetters::default()));
+        let stats = Arc::new(Mutex::new(ConsumeStats::default()));
+        let this = self.clone();
+        let (dead2, stats2, schema2) = (dead.clone(), stats.clone(), schema.clone());
+        tokio::task::spawn_blocking(move || {
+            let r = this.consume_blocking(&ranges, schema2, &options, &tx, &dead2, &stats2);
+            if let Err(e) = r {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        let stream =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) })
+                .boxed();
+        Consume {
+            schema,
+            stream,
+            dead,
+            stats,
+        }
+    }
+
+    fn consume_blocking(
+        &self,
+        ranges: &[PartitionRange],
+        schema: SchemaRef,
+        options: &ConsumeOptions,
+        tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+        dead: &Mutex<DeadLetters>,
+        stats: &Mutex<ConsumeStats>,
+    ) -> Result<()> {
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        let consumer = self.consumer()?;
+        let mut tpl = TopicPartitionList::new();
+        let mut remaining: HashMap<(String, i32), i64> = HashMap::new();
+        for r in ranges {
+            tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.start))
+                .map_err(ConnectorError::kafka)?;
+            remaining.insert((r.topic.clone(), r.partition), r.end);
+        }
+        consumer.assign(&tpl).map_err(ConnectorError::kafka)?;
+        let mut json = JsonBatcher::new(schema, options.batch_rows)?;
+        let mut total = 0u64;
+        let mut bad = 0u64;
+        let mut last_progress = Instant::now();
+        let result = (|| -> Result<()> {
+            while !remaining.is_empty() {
+                if last_progress.elapsed() > options.idle_timeout {
+                    return Err(ConnectorError::kafka(format!(
+                        "no progress for {:?}; {} partition(s) unfinished",
+                        options.idle_timeout,
+                        remaining.len()
+                    )));
+                }
+                let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+                    continue;
+                };
+                let msg = match msg {
+                    Ok(m) => m,
+                    Err(KafkaError::PartitionEOF(p)) => {
+                        // The end of a partition: done if past its range (gaps
+                        // such as transaction markers leave no message at end - 1).
+                        let pos = consumer.position().map_err(ConnectorError::kafka)?;
+                        remaining.retain(|(t, part), end| {
+                            if *part != p {
+                                return true;
+                            }
+                            let at = pos
+                                .find_partition(t, *part)
+                                .and_then(|e| e.offset().to_raw());
+                            at.is_none_or(|o| o < *end)
+                        });
+                        continue;
+                    }
+                    Err(e) => return Err(ConnectorError::kafka(e)),
+                };
+                last_progress = Instant::now();
+                let key = (msg.topic().to_owned(), msg.partition());
+                let Some(&end) = remaining.get(&key) else {
+                    continue;
+                };
+                let offset = msg.offset();
+                if offset >= end {
+                    remaining.remove(&key);
+                    continue;
+                }
+                total += 1;
+                let meta = MsgMeta {
+                    topic: key.0.clone(),
+                    partition: key.1,
+                    offset,
+                };
+                match msg.payload() {
+                    None => {
+                        bad += 1;
+                        lock(dead).push(&meta, None, "message has no value");
+                    }
+                    Some(payload) => {
+                        if let Some(batch) = json.push(payload, meta, dead, &mut bad)?
+                            && tx.blocking_send(Ok(batch)).is_err()
+                        {
+                            return Ok(());
+                        }
+                    }
+                }
+                if offset + 1 >= end {
+                    remaining.remove(&key);
+                }
+            }
+            if let Some(batch) = json.flush(dead, &mut bad)? {
+                let _ = tx.blocking_send(Ok(batch));
+            }
+            Ok(())
+        })();
+        drop_with_timeout(consumer);
+        {
+            let mut s = lock(stats);
+            s.messages = total;
+            s.bad = bad;
+        }
+        result?;
+        if total > 0 && (bad as f64 / total as f64) > options.max_bad_ratio {
+            let first_error = lock(dead).errors.first().cloned().unwrap_or_default();
+            return Err(ConnectorError::TooManyBadMessages {
+                bad,
+                total,
+                allowed_pct: options.max_bad_ratio * 100.0,
+                first_error,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Run blocking librdkafka calls off the async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ConnectorError::kafka(format!("worker thread failed: {e}")))?
+}
+
+/// Destroying a librdkafka consumer can hang (rust-rdkafka #509): drop it on
+/// a thread of its own and stop waiting after a few seconds.
+fn drop_with_timeout(consumer: BaseConsumer) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("aula-kafka-drop".into())
+        .spawn(move || {
+            drop(consumer);
+            let _ = done_tx.send(());
+        });
+    if spawned.is_ok() && done_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+        tracing::warn!("Kafka consumer did not close within 10 s; leaving it to the OS");
+    }
+}
+
+/// Options of a consume.
+#[derive(Debug, Clone)]
+pub struct ConsumeOptions {
+    /// Rows per Arrow batch.
+    pub batch_rows: usize,
+    /// Fail when more than this fraction of messages are bad (0.0 = none allowed).
+    pub max_bad_ratio: f64,
+    /// Fail when no message arrives for this long before the ranges are done.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConsumeOptions {
+    fn default() -> Self {
+        ConsumeOptions {
+            batch_rows: DEFAULT_BATCH_ROWS,
+            max_bad_ratio: 0.01,
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counts of a finished consume.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsumeStats {
+    /// Messages read.
+    pub messages: u64,
+    /// Messages that went to the dead-letter batch.
+    pub bad: u64,
+}
+
+/// A running consume.
+pub struct Consume {
+    /// Schema of every data batch.
+    pub schema: SchemaRef,
+    /// The decoded batches; the last item is an error if the run failed.
+    pub stream: BoxStream<'static, Result<RecordBatch>>,
+    dead: Arc<Mutex<DeadLetters>>,
+    stats: Arc<Mutex<ConsumeStats>>,
+}
+
+impl std::fmt::Debug for Consume {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consume")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consume {
+    /// A handle on the dead letters and counts that stays usable after the
+    /// stream has been handed to a writer.
+    pub fn handle(&self) -> ConsumeHandle {
+        ConsumeHandle {
+            dead: self.dead.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+}
+
+/// Dead letters and counts of a consume (complete once its stream has ended).
+#[derive(Clone)]
+pub struct ConsumeHandle {
+    dead: Arc<Mutex<DeadLetters>>,
+    stats: Arc<Mutex<ConsumeStats>>,
+}
+
+impl std::fmt::Debug for ConsumeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumeHandle")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConsumeHandle {
+    /// The dead letters, in [`dead_letter_schema`].
+    pub fn dead_letters(&self) -> Result<RecordBatch> {
+        lock(&self.dead).to_batch()
+    }
+
+    /// Messages read and messages dead-lettered.
+    pub fn stats(&self) -> ConsumeStats {
+        lock(&self.stats).clone()
+    }
+}
+
+/// Schema of dead-letter batches: where the message was, its raw bytes and why it failed.
+pub fn dead_letter_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("topic", DataType::Utf8, false),
+        Field::new("partition", DataType::Int32, false),
+        Field::new("offset", DataType::Int64, false),
+        Field::new("value", DataType::Binary, true),
+        Field::new("error", DataType::Utf8, false),
+    ]))
+}
+
+#[derive(Debug, Clone)]
+struct MsgMeta {
+    topic: String,
+    partition: i32,
+    offset: i64,
+}
+
+#[derive(Default)]
+struct DeadLetters {
+    topic: Vec<String>,
+    partition: Vec<i32>,
+    offset: Vec<i64>,
+    value: Vec<Option<Vec<u8>>>,
+    errors: Vec<String>,
+}
+
+impl DeadLetters {
+    fn push(&mut self, meta: &MsgMeta, value: Option<&[u8]>, error: &str) {
+        self.topic.push(meta.topic.clone());
+        self.partition.push(meta.partition);
+        self.offset.push(meta.offset);
+        self.value.push(value.map(<[u8]>::to_vec));
+        self.errors.push(error.to_owned());
+    }
+
+    fn to_batch(&self) -> Result<RecordBatch> {
+        let mut t = StringBuilder::new();
+        let mut p = Int32Builder::new();
+        let mut o = Int64Builder::new();
+        let mut v = BinaryBuilder::new();
+        let mut e = StringBuilder::new();
+        for i in 0..self.topic.len() {
+            t.append_value(&self.topic[i]);
+            p.append_value(self.partition[i]);
+            o.append_value(self.offset[i]);
+            v.append_option(self.value[i].as_deref());
+            e.append_value(&self.errors[i]);
+        }
+        Ok(RecordBatch::try_new(
+            dead_letter_schema(),
+            vec![
+                Arc::new(t.finish()),
+                Arc::new(p.finish()),
+                Arc::new(o.finish()),
+                Arc::new(v.finish()),
+                Arc::new(e.finish()),
+            ],
+        )?)
+    }
+}
+
+/// Feeds messages one by one into arrow's JSON decoder, keeping each
+/// pending message's bytes so a bad one can be isolated: a message that is
+/// not one complete JSON value is caught on `decode`; a type mismatch or a
+/// missing required field surfaces on `flush`, and then the pending
+/// messages are re-decoded one at a time (rare: only when a batch holds a
+/// poison message).
+struct JsonBatcher {
+    schema: SchemaRef,
+    batch_rows: usize,
+    decoder: Decoder,
+    pending: Vec<(MsgMeta, Vec<u8>)>,
+}
+
+impl JsonBatcher {
+    fn new(schema: SchemaRef, batch_rows: usize) -> Result<Self> {
+        let batch_rows = batch_rows.max(1);
+        Ok(JsonBatcher {
+            decoder: Self::decoder(&schema, batch_rows)?,
+            schema,
+            batch_rows,
+            pending: Vec::new(),
+        })
+    }
+
+    fn decoder(schema: &SchemaRef, batch_rows: usize) -> Result<Decoder> {
+        Ok(ReaderBuilder::new(schema.clone())
+            .with_batch_size(batch_rows + 1)
+            .build_decoder()?)
+    }
+
+    fn rebuild(&mut self) -> Result<()> {
+        self.decoder = Self::decoder(&self.schema, self.batch_rows)?;
+        for (_, bytes) in &self.pending {
+            self.decoder.decode(bytes)?;
+            self.decoder.decode(b"\n")?;
+        }
+        Ok(())
+    }
+
+    fn push(
+        &mut self,
+        payload: &[u8],
+        meta: MsgMeta,
+        dead: &Mutex<DeadLetters>,
+        bad: &mut u64,
+    ) -> Result<Option<RecordBatch>> {
+        let before = self.decoder.len();
+        let fed = self.decoder.decode(payload).and_then(|n| {
+            if n != payload.len() {
+                return Err(arrow::error::ArrowError::JsonError(
+                    "trailing data after the JSON value".into(),
+                ));
+            }
+            self.decoder.decode(b"\n")
+        });
+        let complete =
+            fed.is_ok() && !self.decoder.has_partial_record() && self.decoder.len() == before + 1;
+        if complete {
+            self.pending.push((meta, payload.to_vec()));
+        } else {
+            let error = match fed {
+                Err(e) => e.to_string(),
+                Ok(_) if self.decoder.has_partial_record() => "incomplete JSON value".to_owned(),
+                Ok(_) => "not exactly one JSON object".to_owned(),
+            };
+            *bad += 1;
+            lock(dead).push(&meta, Some(payload), &error);
+            self.rebuild()?;
+        }
+        if self.pending.len() >= self.batch_rows {
+            return self.flush(dead, bad);
+        }
+        Ok(None)
+    }
+
+    fn flush(&mut self, dead: &Mutex<DeadLetters>, bad: &mut u64) -> Result<Option<RecordBatch>> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        match self.decoder.flush() {
+            Ok(batch) => {
+                self.pending.clear();
+                Ok(batch)
+            }
+            Err(_) => {
+                // Find the culprits one message at a time.
+                let pending = std::mem::take(&mut self.pending);
+                let mut good = Vec::new();
+                for (meta, bytes) in pending {
+                    let mut d = Self::decoder(&self.schema, 1)?;
+                    match d.decode(&bytes).and_then(|_| d.flush()) {
+                        Ok(Some(b)) => good.push(b),
+                        Ok(None) => {
+                            *bad += 1;
+                            lock(dead).push(&meta, Some(&bytes), "empty message");
+                        }
+                        Err(e) => {
+                            *bad += 1;
+                            lock(dead).push(&meta, Some(&bytes), &e.to_string());
+                        }
+                    }
+                }
+                self.decoder = Self::decoder(&self.schema, self.batch_rows)?;
+                if good.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(arrow::compute::concat_batches(&self.schema, &good)?))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("event_id", DataType::Utf8, false),
+            Field::new("duration_s", DataType::Int64, true),
+        ]))
+    }
+
+    fn meta(offset: i64) -> MsgMeta {
+        MsgMeta {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+        }
+    }
+
+    #[test]
+    fn poison_messages_are_isolated_and_good_ones_kept() {
+        let dead = Mutex::new(DeadLetters::default());
+        let mut bad = 0;
+        let mut j = JsonBatcher::new(schema(), 100).expect("decoder");
+        let msgs: [&[u8]; 6] = [
+            br#"{"event_id":"a","duration_s":1}"#,
+            br#"{"event_id":"b","#,
+            br#""duration_s":2}"#,
+            br#"{"event_id":"c","duration_s":"soon"}"#,
+            br#"{"duration_s":3}"#,
+            br#"{"event_id":"d","duration_s":null}"#,
+        ];
+        for (i, m) in msgs.iter().enumerate() {
+            assert!(
+                j.push(m, meta(i as i64), &dead, &mut bad)
+                    .expect("push")
+                    .is_none()
+            );
+        }
+        let batch = j.flush(&dead, &mut bad).expect("flush").expect("rows");
+        assert_eq!(batch.num_rows(), 2, "a and d survive");
+        let dl = lock(&dead).to_batch().expect("dead letters");
+        assert_eq!(bad, 4);
+        assert_eq!(dl.num_rows(), 4);
+        let offsets = dl
+            .column(2)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .expect("i64");
+        assert_eq!(offsets.values().to_vec(), vec![1, 2, 3, 4]);
+    }
+}

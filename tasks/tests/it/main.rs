@@ -1,0 +1,3 @@
+//! Integration tests of the data task kinds.
+
+mod pipelines;
