@@ -42,6 +42,8 @@ s = b(hmac.new(os.environ["AULA_CRM_JWT_SECRET"].encode(), h + b"." + p, hashlib
 print((h + b"." + p + b"." + s).decode())
 PY
 )"
+# Run from a scratch folder: Schemathesis keeps a cache in ./.schemathesis.
+cd "$(mktemp -d)"
 "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/api/v1/openapi.json" \
   --header "Authorization: Bearer $TOKEN" \
   --checks all \

@@ -106,7 +106,7 @@ impl KafkaSource {
             .set("enable.partition.eof", "true")
             .set("auto.offset.reset", "earliest")
             .set("fetch.max.bytes", "52428800")
-            .set("queued.max.messages.kbytes", "262144")
+            .set("queued.max.messages.kbytes", "65536")
             .create()
             .map_err(ConnectorError::kafka)
     }

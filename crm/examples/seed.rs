@@ -14,14 +14,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg.events_per_enrollment = n.parse()?;
     }
     cfg.reset = true;
-    cfg.bootstrap = std::env::var("AULA_CONN_EVENTS").ok().map(|u| aula_crm::outbox::bootstrap_from_url(&u));
+    cfg.bootstrap = std::env::var("AULA_CONN_EVENTS")
+        .ok()
+        .map(|u| aula_crm::outbox::bootstrap_from_url(&u));
     let url = aula_crm::Secret::new(std::env::var("AULA_CONN_CRM_DB")?);
     let pool = aula_crm::connect(&url, 2).await?;
     aula_crm::migrate(&pool).await?;
     let start = Instant::now();
     let report = aula_crm::seed::seed(&pool, &cfg, &|stage, done, total| {
         if done == total {
-            eprintln!("{stage}: {done}/{total} at {:.1}s", start.elapsed().as_secs_f64());
+            eprintln!(
+                "{stage}: {done}/{total} at {:.1}s",
+                start.elapsed().as_secs_f64()
+            );
         }
     })
     .await?;

@@ -235,9 +235,7 @@ pub(crate) struct Query {
 }
 
 impl Query {
-    pub(crate) fn new(mut params: HashMap<String, String>, allowed: &[&str]) -> Self {
-        // `?email=` filters on nothing: an empty value is an absent parameter.
-        params.retain(|_, v| !v.is_empty());
+    pub(crate) fn new(params: HashMap<String, String>, allowed: &[&str]) -> Self {
         let errors = params
             .keys()
             .filter(|k| !allowed.contains(&k.as_str()) && !matches!(k.as_str(), "limit" | "cursor"))
@@ -274,11 +272,16 @@ pub(crate) fn q_uuid(s: &str) -> Result<Uuid, String> {
     Uuid::parse_str(s).map_err(|_| "must be a UUID".into())
 }
 
-pub(crate) fn q_text(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.len() > MAX_TEXT || s.contains('\0') {
-        Err("must be non-empty text".into())
+/// A free-text filter; empty (`?email=`) filters on nothing.
+pub(crate) fn q_text(s: &str) -> Result<Option<String>, String> {
+    if s.len() > MAX_TEXT || s.contains('\0') {
+        Err(format!(
+            "must be at most {MAX_TEXT} bytes without NUL characters"
+        ))
+    } else if s.is_empty() {
+        Ok(None)
     } else {
-        Ok(s.to_owned())
+        Ok(Some(s.to_owned()))
     }
 }
 

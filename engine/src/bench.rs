@@ -108,7 +108,10 @@ pub async fn run_once(store: Arc<dyn Store>, src: &str) -> Result<BenchResult, S
     let t = Instant::now();
     exec.claim(&p, &run).await.map_err(|e| e.to_string())?;
     let (_h, stop) = Cancel::new();
-    let outcome = exec.drive(p.clone(), run, stop).await.map_err(|e| e.to_string())?;
+    let outcome = exec
+        .drive(p.clone(), run, stop)
+        .await
+        .map_err(|e| e.to_string())?;
     if outcome != crate::executor::RunOutcome::Finished(crate::store::RunState::Success) {
         return Err(format!("benchmark run ended {outcome:?}"));
     }

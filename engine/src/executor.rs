@@ -315,14 +315,6 @@ impl Executor {
             self.store
                 .set_task_states(&run.id, &lost_states, now)
                 .await?;
-            for (task, st) in &lost_states {
-                if *st == TaskState::UpForRetry {
-                    if let Some(&i) = pipeline.index.get(task) {
-                        // set_task_states clears next_try_at; the in-memory timer keeps it.
-                        let _ = i;
-                    }
-                }
-            }
         }
 
         let params: BTreeMap<String, serde_json::Value> = {

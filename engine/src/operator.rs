@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -603,6 +602,3 @@ async fn run_command(config: &TaskConfig, ctx: &TaskContext) -> Result<(), TaskE
         }
     }
 }
-
-/// A convenience for operators: the default tick of an async sleep.
-pub(crate) const _GRACE: Duration = Duration::from_secs(5);

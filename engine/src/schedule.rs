@@ -342,15 +342,15 @@ impl Schedule {
                 return Vec::new();
             };
             let mut iv = Interval { start, end };
-            if let Some(e) = end_date {
-                if iv.start > e {
-                    match self.at_or_before(e) {
-                        Some(s) => match self.interval_starting(s) {
-                            Some(i) => iv = i,
-                            None => return Vec::new(),
-                        },
+            if let Some(e) = end_date
+                && iv.start > e
+            {
+                match self.at_or_before(e) {
+                    Some(s) => match self.interval_starting(s) {
+                        Some(i) => iv = i,
                         None => return Vec::new(),
-                    }
+                    },
+                    None => return Vec::new(),
                 }
             }
             if !in_range(&iv) || after.is_some_and(|a| a >= iv.start) {

@@ -255,6 +255,9 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// Receives the problems of pipeline files that fail to (re)load.
+pub type DiagnosticSink = Arc<dyn Fn(&[Diagnostic]) + Send + Sync>;
+
 struct Known {
     mtime: Option<SystemTime>,
     pipeline: Option<Arc<Pipeline>>,
@@ -266,7 +269,7 @@ pub struct Scheduler {
     cfg: SchedulerConfig,
     files: BTreeMap<PathBuf, Known>,
     /// Called with the problems of a file each time it changes and fails to load.
-    pub on_diagnostics: Option<Arc<dyn Fn(&[Diagnostic]) + Send + Sync>>,
+    pub on_diagnostics: Option<DiagnosticSink>,
 }
 
 impl std::fmt::Debug for Scheduler {

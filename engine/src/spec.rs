@@ -344,22 +344,22 @@ impl Decoder<'_> {
                 continue;
             }
             seen.insert(key, k.pos);
-            if let Some(allowed) = allowed {
-                if !allowed.contains(&key) {
-                    let p = if path.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{path}: ")
-                    };
-                    self.err(
-                        k.pos,
-                        format!(
-                            "{p}unknown field `{key}` in {what}, expected one of: {}",
-                            allowed.join(", ")
-                        ),
-                    );
-                    continue;
-                }
+            if let Some(allowed) = allowed
+                && !allowed.contains(&key)
+            {
+                let p = if path.is_empty() {
+                    String::new()
+                } else {
+                    format!("{path}: ")
+                };
+                self.err(
+                    k.pos,
+                    format!(
+                        "{p}unknown field `{key}` in {what}, expected one of: {}",
+                        allowed.join(", ")
+                    ),
+                );
+                continue;
             }
             out.push((key, k, v));
         }
@@ -677,15 +677,15 @@ pub fn parse_pipeline(
     let end_date = get("end_date")
         .filter(|(_, v)| !v.is_null())
         .and_then(|(_, v)| d.date(v, "end_date", timezone));
-    if let (Some(s), Some(e), Some((_, v))) = (start_date, end_date, get("end_date")) {
-        if e < s {
-            d.err(v.pos, "end_date: expected a date on or after start_date");
-        }
+    if let (Some(s), Some(e), Some((_, v))) = (start_date, end_date, get("end_date"))
+        && e < s
+    {
+        d.err(v.pos, "end_date: expected a date on or after start_date");
     }
-    if let Some(pos) = schedule_pos {
-        if get("start_date").is_none() {
-            d.err(pos, "schedule: a scheduled pipeline needs `start_date` (YYYY-MM-DD), the first logical date");
-        }
+    if let Some(pos) = schedule_pos
+        && get("start_date").is_none()
+    {
+        d.err(pos, "schedule: a scheduled pipeline needs `start_date` (YYYY-MM-DD), the first logical date");
     }
     let catchup = get("catchup")
         .and_then(|(_, v)| d.boolean(v, "catchup"))
@@ -694,26 +694,29 @@ pub fn parse_pipeline(
         .and_then(|(_, v)| d.uint(v, "max_active_runs", 1, 10_000))
         .unwrap_or(1);
     let mut params = BTreeMap::new();
-    if let Some((_, v)) = get("params") {
-        if !v.is_null() {
-            if let Some(p) = d.fields(v, "params", "parameter defaults", None) {
-                for (k, kn, val) in p {
-                    if !valid_id(k) || k.contains('.') || k.contains('-') {
-                        d.err(kn.pos, format!("params: invalid parameter name `{k}`, expected letters, digits and `_`"));
-                    }
-                    params.insert(k.to_owned(), val.to_json());
-                }
+    if let Some((_, v)) = get("params")
+        && !v.is_null()
+        && let Some(p) = d.fields(v, "params", "parameter defaults", None)
+    {
+        for (k, kn, val) in p {
+            if !valid_id(k) || k.contains('.') || k.contains('-') {
+                d.err(
+                    kn.pos,
+                    format!(
+                        "params: invalid parameter name `{k}`, expected letters, digits and `_`"
+                    ),
+                );
             }
+            params.insert(k.to_owned(), val.to_json());
         }
     }
     let param_names: BTreeSet<String> = params.keys().cloned().collect();
     let (mut retry, mut timeout, mut pool) = (RetryPolicy::default(), None, None);
-    if let Some((_, v)) = get("defaults") {
-        if !v.is_null() {
-            if let Some(e) = d.fields(v, "defaults", "defaults", Some(DEFAULT_FIELDS)) {
-                (retry, timeout, pool) = d.retry_fields(&e, "defaults", retry, timeout, pool);
-            }
-        }
+    if let Some((_, v)) = get("defaults")
+        && !v.is_null()
+        && let Some(e) = d.fields(v, "defaults", "defaults", Some(DEFAULT_FIELDS))
+    {
+        (retry, timeout, pool) = d.retry_fields(&e, "defaults", retry, timeout, pool);
     }
 
     // Tasks.

@@ -763,9 +763,24 @@ macro_rules! sql_store {
 /// A write of the hot path (try start, try end, batch of states), queued for group commit.
 #[derive(Debug)]
 enum WriteOp {
-    Start { run_id: String, task_id: String, try_number: u32, owner: String, now: DateTime<Utc>, reply: Reply },
-    Finish { fin: FinishTry, reply: Reply },
-    States { run_id: String, states: Vec<(String, TaskState)>, now: DateTime<Utc>, reply: Reply },
+    Start {
+        run_id: String,
+        task_id: String,
+        try_number: u32,
+        owner: String,
+        now: DateTime<Utc>,
+        reply: Reply,
+    },
+    Finish {
+        fin: FinishTry,
+        reply: Reply,
+    },
+    States {
+        run_id: String,
+        states: Vec<(String, TaskState)>,
+        now: DateTime<Utc>,
+        reply: Reply,
+    },
 }
 
 type Reply = tokio::sync::oneshot::Sender<StoreResult<()>>;
@@ -774,7 +789,9 @@ type Writer = tokio::sync::mpsc::UnboundedSender<WriteOp>;
 impl WriteOp {
     fn reply(self, r: StoreResult<()>) {
         let tx = match self {
-            WriteOp::Start { reply, .. } | WriteOp::Finish { reply, .. } | WriteOp::States { reply, .. } => reply,
+            WriteOp::Start { reply, .. }
+            | WriteOp::Finish { reply, .. }
+            | WriteOp::States { reply, .. } => reply,
         };
         let _ = tx.send(r);
     }
@@ -782,8 +799,11 @@ impl WriteOp {
 
 async fn submit(writer: &Writer, op: impl FnOnce(Reply) -> WriteOp) -> StoreResult<()> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    writer.send(op(tx)).map_err(|_| StoreError::Config("the store's writer has stopped".into()))?;
-    rx.await.map_err(|_| StoreError::Config("the store's writer has stopped".into()))?
+    writer
+        .send(op(tx))
+        .map_err(|_| StoreError::Config("the store's writer has stopped".into()))?;
+    rx.await
+        .map_err(|_| StoreError::Config("the store's writer has stopped".into()))?
 }
 
 /// Group commit: every write queued while the previous batch was committing
@@ -791,7 +811,11 @@ async fn submit(writer: &Writer, op: impl FnOnce(Reply) -> WriteOp) -> StoreResu
 /// tasks finishing at once) this turns N transactions into one.
 macro_rules! batch_writer {
     ($fn_name:ident, $db:ty, $pool:ty, $share:literal) => {
-        async fn $fn_name(pool: $pool, lock: Option<Arc<tokio::sync::Mutex<()>>>, mut rx: tokio::sync::mpsc::UnboundedReceiver<WriteOp>) {
+        async fn $fn_name(
+            pool: $pool,
+            lock: Option<Arc<tokio::sync::Mutex<()>>>,
+            mut rx: tokio::sync::mpsc::UnboundedReceiver<WriteOp>,
+        ) {
             while let Some(first) = rx.recv().await {
                 let mut ops = vec![first];
                 while ops.len() < 512 {
@@ -825,7 +849,11 @@ macro_rules! batch_writer {
     };
 }
 
-async fn apply_batch<DB>(pool: &sqlx::Pool<DB>, ops: &[WriteOp], share: &'static str) -> StoreResult<Vec<StoreResult<()>>>
+async fn apply_batch<DB>(
+    pool: &sqlx::Pool<DB>,
+    ops: &[WriteOp],
+    share: &'static str,
+) -> StoreResult<Vec<StoreResult<()>>>
 where
     DB: sqlx::Database,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
@@ -843,7 +871,12 @@ where
     let mut results: Vec<StoreResult<()>> = ops.iter().map(|_| Ok(())).collect();
     let mut tx = pool.begin().await?;
     // Try starts: only while the starter holds a live lease on the run.
-    let starts: Vec<usize> = ops.iter().enumerate().filter(|(_, o)| matches!(o, WriteOp::Start { .. })).map(|(i, _)| i).collect();
+    let starts: Vec<usize> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| matches!(o, WriteOp::Start { .. }))
+        .map(|(i, _)| i)
+        .collect();
     if !starts.is_empty() {
         let mut ids: Vec<&str> = starts
             .iter()
@@ -854,7 +887,9 @@ where
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut qb = sqlx::QueryBuilder::<DB>::new("SELECT id, lease_owner, lease_expires_at FROM runs WHERE id IN (");
+        let mut qb = sqlx::QueryBuilder::<DB>::new(
+            "SELECT id, lease_owner, lease_expires_at FROM runs WHERE id IN (",
+        );
         let mut sep = qb.separated(", ");
         for id in &ids {
             sep.push_bind(id.to_string());
@@ -864,11 +899,17 @@ where
         let rows = qb.build().fetch_all(&mut *tx).await?;
         let mut leases: HashMap<String, (Option<String>, Option<i64>)> = HashMap::new();
         for r in &rows {
-            leases.insert(r.try_get::<String, _>(0usize)?, (r.try_get(1usize)?, r.try_get(2usize)?));
+            leases.insert(
+                r.try_get::<String, _>(0usize)?,
+                (r.try_get(1usize)?, r.try_get(2usize)?),
+            );
         }
         let mut ok = Vec::new();
         for &i in &starts {
-            if let WriteOp::Start { run_id, owner, now, .. } = &ops[i] {
+            if let WriteOp::Start {
+                run_id, owner, now, ..
+            } = &ops[i]
+            {
                 let live = matches!(leases.get(run_id), Some((Some(o), Some(exp))) if o == owner && *exp >= us(*now));
                 if live {
                     ok.push(i);
@@ -878,16 +919,39 @@ where
             }
         }
         if !ok.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<DB>::new("INSERT INTO task_tries (run_id, task_id, try_number, started_at, worker) ");
+            let mut qb = sqlx::QueryBuilder::<DB>::new(
+                "INSERT INTO task_tries (run_id, task_id, try_number, started_at, worker) ",
+            );
             qb.push_values(ok.iter().map(|i| &ops[*i]), |mut b, op| {
-                if let WriteOp::Start { run_id, task_id, try_number, owner, now, .. } = op {
-                    b.push_bind(run_id.clone()).push_bind(task_id.clone()).push_bind(i64::from(*try_number)).push_bind(us(*now)).push_bind(owner.clone());
+                if let WriteOp::Start {
+                    run_id,
+                    task_id,
+                    try_number,
+                    owner,
+                    now,
+                    ..
+                } = op
+                {
+                    b.push_bind(run_id.clone())
+                        .push_bind(task_id.clone())
+                        .push_bind(i64::from(*try_number))
+                        .push_bind(us(*now))
+                        .push_bind(owner.clone());
                 }
             });
             qb.build().execute(&mut *tx).await?;
-            let mut qb = sqlx::QueryBuilder::<DB>::new("INSERT INTO task_instances (run_id, task_id, state, try_number, next_try_at, updated_at) ");
+            let mut qb = sqlx::QueryBuilder::<DB>::new(
+                "INSERT INTO task_instances (run_id, task_id, state, try_number, next_try_at, updated_at) ",
+            );
             qb.push_values(ok.iter().map(|i| &ops[*i]), |mut b, op| {
-                if let WriteOp::Start { run_id, task_id, try_number, now, .. } = op {
+                if let WriteOp::Start {
+                    run_id,
+                    task_id,
+                    try_number,
+                    now,
+                    ..
+                } = op
+                {
                     b.push_bind(run_id.clone())
                         .push_bind(task_id.clone())
                         .push_bind("running")
@@ -909,7 +973,9 @@ where
         })
         .collect();
     for chunk in fins.chunks(200) {
-        let mut qb = sqlx::QueryBuilder::<DB>::new("INSERT INTO task_tries (run_id, task_id, try_number, started_at, worker, ended_at, outcome, error) ");
+        let mut qb = sqlx::QueryBuilder::<DB>::new(
+            "INSERT INTO task_tries (run_id, task_id, try_number, started_at, worker, ended_at, outcome, error) ",
+        );
         qb.push_values(chunk, |mut b, f| {
             b.push_bind(f.run_id.clone())
                 .push_bind(f.task_id.clone())
@@ -922,7 +988,9 @@ where
         });
         qb.push(" ON CONFLICT (run_id, task_id, try_number) DO UPDATE SET ended_at = excluded.ended_at, outcome = excluded.outcome, error = excluded.error");
         qb.build().execute(&mut *tx).await?;
-        let mut qb = sqlx::QueryBuilder::<DB>::new("INSERT INTO task_instances (run_id, task_id, state, try_number, next_try_at, updated_at) ");
+        let mut qb = sqlx::QueryBuilder::<DB>::new(
+            "INSERT INTO task_instances (run_id, task_id, state, try_number, next_try_at, updated_at) ",
+        );
         qb.push_values(chunk, |mut b, f| {
             b.push_bind(f.run_id.clone())
                 .push_bind(f.task_id.clone())
@@ -936,7 +1004,9 @@ where
     }
     for f in &fins {
         for (chunk_no, chunk) in f.logs.chunks(1000).enumerate() {
-            let mut qb = sqlx::QueryBuilder::<DB>::new("INSERT INTO task_logs (run_id, task_id, try_number, seq, ts, stream, line) ");
+            let mut qb = sqlx::QueryBuilder::<DB>::new(
+                "INSERT INTO task_logs (run_id, task_id, try_number, seq, ts, stream, line) ",
+            );
             qb.push_values(chunk.iter().enumerate(), |mut b, (i, l)| {
                 b.push_bind(f.run_id.clone())
                     .push_bind(f.task_id.clone())
@@ -952,14 +1022,22 @@ where
     // Batches of states (skipped, upstream_failed).
     let mut states: Vec<(&str, &str, TaskState, i64)> = Vec::new();
     for o in ops {
-        if let WriteOp::States { run_id, states: st, now, .. } = o {
+        if let WriteOp::States {
+            run_id,
+            states: st,
+            now,
+            ..
+        } = o
+        {
             for (t, s) in st {
                 states.push((run_id, t, *s, us(*now)));
             }
         }
     }
     for chunk in states.chunks(500) {
-        let mut qb = sqlx::QueryBuilder::<DB>::new("INSERT INTO task_instances (run_id, task_id, state, try_number, next_try_at, updated_at) ");
+        let mut qb = sqlx::QueryBuilder::<DB>::new(
+            "INSERT INTO task_instances (run_id, task_id, state, try_number, next_try_at, updated_at) ",
+        );
         qb.push_values(chunk, |mut b, (run, task, state, now)| {
             b.push_bind(run.to_string())
                 .push_bind(task.to_string())
@@ -1019,7 +1097,11 @@ impl SqliteStore {
         let write_lock: Arc<tokio::sync::Mutex<()>> = Arc::default();
         let (writer, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(sqlite_writer(pool.clone(), Some(write_lock.clone()), rx));
-        Ok(SqliteStore { pool, write_lock, writer })
+        Ok(SqliteStore {
+            pool,
+            write_lock,
+            writer,
+        })
     }
 }
 

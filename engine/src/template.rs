@@ -73,20 +73,19 @@ impl Templates {
                     "unknown variable `{name}`, expected one of: {}",
                     CONTEXT_NAMES.join(", ")
                 ));
-            } else if top == "params" {
-                if let Some(p) = name.split('.').nth(1) {
-                    if !params.contains(p) {
-                        let known: Vec<&str> = params.iter().map(String::as_str).collect();
-                        unknown.push(format!(
-                            "unknown parameter `params.{p}`; declared params: {}",
-                            if known.is_empty() {
-                                "(none)".to_owned()
-                            } else {
-                                known.join(", ")
-                            }
-                        ));
+            } else if top == "params"
+                && let Some(p) = name.split('.').nth(1)
+                && !params.contains(p)
+            {
+                let known: Vec<&str> = params.iter().map(String::as_str).collect();
+                unknown.push(format!(
+                    "unknown parameter `params.{p}`; declared params: {}",
+                    if known.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        known.join(", ")
                     }
-                }
+                ));
             }
         }
         unknown.sort();

@@ -154,14 +154,13 @@ pub fn plain_scalar(value: &str) -> serde_json::Value {
                 .chars()
                 .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
                 && value.chars().any(|c| c.is_ascii_digit());
-            if looks_numeric {
-                if let Some(n) = value
+            if looks_numeric
+                && let Some(n) = value
                     .parse::<f64>()
                     .ok()
                     .and_then(serde_json::Number::from_f64)
-                {
-                    return serde_json::Value::Number(n);
-                }
+            {
+                return serde_json::Value::Number(n);
             }
             serde_json::Value::String(value.to_owned())
         }
@@ -220,12 +219,11 @@ impl Builder {
                 NodeKind::Seq(items) => items.push(node),
                 NodeKind::Map(entries) => {
                     let slot = self.pending_key.last_mut();
-                    match slot {
-                        Some(slot) => match slot.take() {
+                    if let Some(slot) = slot {
+                        match slot.take() {
                             Some(key) => entries.push((key, node)),
                             None => *slot = Some(node),
-                        },
-                        None => {}
+                        }
                     }
                 }
                 NodeKind::Scalar { .. } => {}
@@ -289,10 +287,10 @@ impl MarkedEventReceiver for Builder {
                 self.pending_key.pop();
                 if let Some((mut node, anchor)) = self.stack.pop() {
                     // Block mappings are reported at odd spots; their first key is where they start.
-                    if let NodeKind::Map(entries) = &node.kind {
-                        if let Some((k, _)) = entries.first() {
-                            node.pos = k.pos;
-                        }
+                    if let NodeKind::Map(entries) = &node.kind
+                        && let Some((k, _)) = entries.first()
+                    {
+                        node.pos = k.pos;
                     }
                     self.push_value(node, anchor);
                 }

@@ -230,10 +230,7 @@ fn resources(exec: &ExecArgs) -> anyhow::Result<Arc<Resources>> {
 }
 
 fn load_pipeline(common: &Common, id: &str) -> anyhow::Result<Arc<Pipeline>> {
-    let loaded = load_paths(
-        std::slice::from_ref(&common.pipelines),
-        &Registry::builtin(),
-    );
+    let loaded = load_paths(std::slice::from_ref(&common.pipelines), &registry(common));
     if let Some(p) = loaded.pipelines.get(id) {
         return Ok(Arc::new(p.clone()));
     }
@@ -342,10 +339,25 @@ fn status_sink(json: bool) -> aula_engine::executor::EventSink {
     })
 }
 
+/// Every task kind, data kinds included; SQL files resolve under the
+/// pipelines folder (or the folder of a single pipeline file).
+fn registry(common: &Common) -> Registry {
+    let root = &common.pipelines;
+    let dir = if root.is_file() {
+        root.parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default()
+    } else {
+        root.clone()
+    };
+    aula_tasks::registry(dir)
+}
+
 fn executor(
     store: Arc<dyn Store>,
     exec: &ExecArgs,
     lease: Option<Duration>,
+    common: &Common,
 ) -> anyhow::Result<Executor> {
     let mut cfg = ExecConfig {
         echo_logs: exec.verbose,
@@ -356,7 +368,7 @@ fn executor(
     }
     Ok(Executor::new(
         store,
-        Registry::builtin(),
+        registry(common),
         resources(exec)?,
         cfg,
     ))
@@ -401,7 +413,7 @@ pub(crate) async fn run(cmd: EngineCommand) -> anyhow::Result<ExitCode> {
             let p = load_pipeline(&common, &pipeline)?;
             let date = p.parse_date(&date).map_err(anyhow::Error::msg)?;
             let store = open_store(&common).await?;
-            let ex = executor(store, &exec, None)?.with_events(status_sink(common.json));
+            let ex = executor(store, &exec, None, &common)?.with_events(status_sink(common.json));
             let (_h, stop) = signals();
             let iv = scheduler::interval_for(&p, date);
             if !common.json {
@@ -444,7 +456,7 @@ pub(crate) async fn run(cmd: EngineCommand) -> anyhow::Result<ExitCode> {
             let to = p.parse_date(&to).map_err(anyhow::Error::msg)?;
             anyhow::ensure!(from <= to, "--from must not be after --to");
             let store = open_store(&common).await?;
-            let ex = executor(store, &exec, None)?;
+            let ex = executor(store, &exec, None, &common)?;
             let (_h, stop) = signals();
             let mode = if reprocess {
                 BackfillMode::Reprocess
@@ -504,7 +516,7 @@ pub(crate) async fn run(cmd: EngineCommand) -> anyhow::Result<ExitCode> {
             let p = load_pipeline(&common, &pipeline)?;
             let date = p.parse_date(&date).map_err(anyhow::Error::msg)?;
             let store = open_store(&common).await?;
-            let ex = executor(store, &exec, None)?.with_events(status_sink(common.json));
+            let ex = executor(store, &exec, None, &common)?.with_events(status_sink(common.json));
             let (run, _) =
                 scheduler::ensure_run(&ex, &p, date, "manual", &serde_json::json!({})).await?;
             let state = ex.run_task(p, &run, &task).await?;
@@ -531,7 +543,7 @@ pub(crate) async fn run(cmd: EngineCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("{} has no run for {}", p.id, iv.start))?;
             let ex = Executor::new(
                 store,
-                Registry::builtin(),
+                registry(&common),
                 Resources::new(1, &HashMap::new()),
                 ExecConfig::default(),
             );
@@ -645,10 +657,7 @@ pub(crate) async fn run(cmd: EngineCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         EngineCommand::List { common } => {
-            let loaded = load_paths(
-                std::slice::from_ref(&common.pipelines),
-                &Registry::builtin(),
-            );
+            let loaded = load_paths(std::slice::from_ref(&common.pipelines), &registry(&common));
             let store = open_store(&common).await.ok();
             let mut rows = Vec::new();
             for p in loaded.pipelines.values() {
@@ -705,7 +714,12 @@ pub(crate) async fn run(cmd: EngineCommand) -> anyhow::Result<ExitCode> {
             common,
         } => {
             let store = open_store(&common).await?;
-            let ex = executor(store, &exec, Some(Duration::from_secs(lease_secs.max(3))))?;
+            let ex = executor(
+                store,
+                &exec,
+                Some(Duration::from_secs(lease_secs.max(3))),
+                &common,
+            )?;
             tracing::info!(owner = %ex.cfg.owner, store = ex.store.kind(), pipelines = %common.pipelines.display(), "scheduler starting");
             let cfg = SchedulerConfig {
                 paths: vec![common.pipelines.clone()],
@@ -728,7 +742,7 @@ fn validate(paths: Vec<PathBuf>, common: &Common) -> anyhow::Result<ExitCode> {
         paths
     };
     let started = std::time::Instant::now();
-    let loaded = load_paths(&paths, &Registry::builtin());
+    let loaded = load_paths(&paths, &registry(common));
     if common.json {
         print_json(&serde_json::json!({
             "ok": loaded.diagnostics.is_empty(),

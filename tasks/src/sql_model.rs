@@ -37,6 +37,16 @@ enum Materialize {
     Table,
     /// Replace the logical date's partition (`partition_by` = the run's `ds`).
     Partition,
+    /// Recompute the last `lookback_days` days up to the logical date and
+    /// keep the older rows (events arrive up to 48 h late). Rows on and after
+    /// the lookback start are replaced, later dates included, so running D,
+    /// then D+1, then D again leaves what a single run of D leaves. The first
+    /// run (no table yet) computes the whole history.
+    Incremental,
+}
+
+fn default_lookback() -> u32 {
+    2
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,6 +58,8 @@ struct SqlConfig {
     materialize: Materialize,
     #[serde(default)]
     partition_by: Option<String>,
+    #[serde(default = "default_lookback")]
+    lookback_days: u32,
     #[serde(default)]
     clickhouse: Option<ClickHouseTarget>,
 }
@@ -137,20 +149,39 @@ impl Operator for SqlModel {
         Box::pin(async move {
             let c: SqlConfig = parse_run(config)?;
             let (_, text) = sql_file(&self.dir, &c.sql).map_err(TaskError::fatal)?;
-            let sql = render_with(
+            let output = table_name(&c.output)?;
+            let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+            // Incremental: recompute from the lookback start; the first run from the beginning.
+            let lookback_start = if c.materialize == Materialize::Incremental
+                && lake()?.exists(&output).await.map_err(lake_error)?
+            {
+                ctx.data_interval_start - chrono::Duration::days(i64::from(c.lookback_days))
+            } else {
+                epoch
+            };
+            let mut sql = render_with(
                 ctx,
                 &text,
                 &[
                     ("data_interval_start", utc(ctx.data_interval_start).into()),
                     ("data_interval_end", utc(ctx.data_interval_end).into()),
-                    (
-                        "lookback_start",
-                        utc(ctx.data_interval_start - chrono::Duration::days(2)).into(),
-                    ),
+                    ("lookback_start", utc(lookback_start).into()),
                 ],
             )?;
+            if c.materialize == Materialize::Incremental && lookback_start > epoch {
+                // Older rows stay as they are; one atomic commit replaces the rest.
+                let column = c.partition_by.clone().unwrap_or_default().replace('"', "");
+                sql = format!(
+                    "SELECT * FROM {output} WHERE \"{column}\" < CAST(TIMESTAMP '{}' AS DATE) \
+                     UNION ALL ({})",
+                    utc(lookback_start),
+                    sql.trim().trim_end_matches(';')
+                );
+            }
             let mut options = match c.materialize {
-                Materialize::Table => WriteOptions::new(WriteMode::Overwrite),
+                Materialize::Table | Materialize::Incremental => {
+                    WriteOptions::new(WriteMode::Overwrite)
+                }
                 Materialize::Partition => {
                     let column = c.partition_by.clone().unwrap_or_default();
                     let day = date32(&ctx.ds())

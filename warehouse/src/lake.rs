@@ -240,13 +240,15 @@ impl Lake {
         &self.location
     }
 
-    fn builder(&self, name: &TableName) -> Result<DeltaTableBuilder> {
+    fn builder(&self, name: &TableName, for_write: bool) -> Result<DeltaTableBuilder> {
         let url = self.location.table_url(name);
         let mut builder = DeltaTableBuilder::from_url(url.clone())
             .map_err(|e| LakeError::delta(name.to_string(), e))?;
         if let Some(store) = self.location.custom_store() {
             builder = builder.with_storage_backend(store, url);
-        } else if let Ok(path) = url.to_file_path() {
+        } else if let Ok(path) = url.to_file_path()
+            && for_write
+        {
             // The local store needs the folder to exist before the first commit.
             std::fs::create_dir_all(&path).map_err(|e| LakeError::Delta {
                 table: name.to_string(),
@@ -258,9 +260,26 @@ impl Lake {
 
     /// The table handle, loaded when the table exists, unloaded otherwise
     /// (ready for the write that creates it).
-    async fn handle(&self, name: &TableName) -> Result<(DeltaTable, bool)> {
+    /// The loaded table, or `None` when nothing was written yet.
+    async fn loaded(&self, name: &TableName) -> Result<Option<DeltaTable>> {
+        if !self.location.is_s3()
+            && let Ok(path) = self.location.table_url(name).to_file_path()
+            && !path.join("_delta_log").is_dir()
+        {
+            // A local table never written: say so without creating its folder.
+            return Ok(None);
+        }
+        match self.handle_for(name, false).await? {
+            (table, true) => Ok(Some(table)),
+            (_, false) => Ok(None),
+        }
+    }
+
+    /// The table handle, loaded when the table exists, unloaded otherwise
+    /// (ready for the write that creates it).
+    async fn handle_for(&self, name: &TableName, for_write: bool) -> Result<(DeltaTable, bool)> {
         let mut table = self
-            .builder(name)?
+            .builder(name, for_write)?
             .build()
             .map_err(|e| LakeError::delta(name.to_string(), e))?;
         match table.load().await {
@@ -272,25 +291,23 @@ impl Lake {
 
     /// The loaded table; `NoSuchTable` when nothing was written yet.
     pub async fn open(&self, name: &TableName) -> Result<DeltaTable> {
-        match self.handle(name).await? {
-            (table, true) => Ok(table),
-            (_, false) => Err(LakeError::NoSuchTable(name.to_string())),
-        }
+        self.loaded(name)
+            .await?
+            .ok_or_else(|| LakeError::NoSuchTable(name.to_string()))
     }
 
     /// Whether the table exists.
     pub async fn exists(&self, name: &TableName) -> Result<bool> {
-        Ok(self.handle(name).await?.1)
+        Ok(self.loaded(name).await?.is_some())
     }
 
     /// The version stored for an application transaction, `None` when the
     /// table or the app id has none. Kafka consumers read their start
     /// offsets here.
     pub async fn txn_version(&self, name: &TableName, app_id: &str) -> Result<Option<i64>> {
-        let (table, exists) = self.handle(name).await?;
-        if !exists {
+        let Some(table) = self.loaded(name).await? else {
             return Ok(None);
-        }
+        };
         let state = table
             .snapshot()
             .map_err(|e| LakeError::delta(name.to_string(), e))?;
@@ -309,7 +326,7 @@ impl Lake {
         options: WriteOptions,
     ) -> Result<WriteOutcome> {
         let tname = name.to_string();
-        let (table, exists) = self.handle(name).await?;
+        let (table, exists) = self.handle_for(name, true).await?;
         check_columns(&tname, &input.schema, &options)?;
 
         if exists && matches!(options.mode, WriteMode::Append) && !options.txns.is_empty() {
@@ -393,6 +410,8 @@ impl Lake {
                 let mut builder = table
                     .write(Vec::new())
                     .with_input_plan(plan)
+                    .with_writer_properties(writer_properties())
+                    .with_target_file_size(std::num::NonZeroU64::new(TARGET_FILE_BYTES))
                     .with_commit_properties(commit)
                     .with_table_name(&tname);
                 if !options.partition_by.is_empty() {
@@ -583,6 +602,20 @@ impl Lake {
             files_deleted: metrics.files_deleted,
         })
     }
+}
+
+/// Data files close at about this size: large enough for efficient scans,
+/// small enough that the writer's in-memory file buffer keeps an extract's
+/// memory flat.
+const TARGET_FILE_BYTES: u64 = 64 << 20;
+
+/// Row groups of 128 Ki rows, Snappy: the writer flushes encoded pages per
+/// row group, so memory does not grow with the table.
+fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
+    deltalake::parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(128 * 1024))
+        .set_compression(deltalake::parquet::basic::Compression::SNAPPY)
+        .build()
 }
 
 fn chrono_duration(d: Duration) -> Option<chrono::Duration> {

@@ -31,7 +31,7 @@ pub struct CampaignCreate {
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub name: String,
     pub channel: Channel,
@@ -51,7 +51,7 @@ pub struct CampaignUpdate {
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub name: Option<String>,
     pub channel: Option<Channel>,

@@ -31,19 +31,19 @@ pub struct CourseCreate {
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub code: String,
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub title: String,
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub category: String,
     #[schema(minimum = 0)]
@@ -60,19 +60,19 @@ pub struct CourseUpdate {
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub code: Option<String>,
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub title: Option<String>,
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub category: Option<String>,
     #[schema(minimum = 0)]
@@ -141,8 +141,8 @@ pub(crate) async fn create_course(
 }
 
 #[utoipa::path(get, path = "/api/v1/courses", tag = "courses",
-    params(("category" = Option<String>, Query, description = "Exact category"),
-           ("currency" = Option<String>, Query, description = "ISO 4217 code"),
+    params(("category" = Option<String>, Query, max_length = 500, pattern = "^[^\\u0000]*$", description = "Exact category"),
+           ("currency" = Option<String>, Query, max_length = 500, pattern = "^[^\\u0000]*$", description = "ISO 4217 code"),
            ("limit" = Option<i64>, Query, minimum = 1, description = "Page size (capped at 500)"),
            ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,15}~[0-9a-f]{32}$", description = "`next_cursor` of the previous page")),
     responses((status = 200, description = "A page", body = CoursePage)))]
@@ -154,8 +154,8 @@ pub(crate) async fn list_courses(
     who.require(Resource::Courses, Access::Read)?;
     let mut q = Query::new(params(&raw), &["category", "currency"]);
     let paging = Paging::from_query(&mut q);
-    let category = q.get("category", v::q_text);
-    let currency = q.get("currency", v::q_text);
+    let category = q.get("category", v::q_text).flatten();
+    let currency = q.get("currency", v::q_text).flatten();
     q.finish()?;
     let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM crm.courses WHERE TRUE");
     if let Some(c) = category {

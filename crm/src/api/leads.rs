@@ -35,13 +35,13 @@ pub struct LeadCreate {
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub full_name: String,
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub phone: Option<String>,
     #[schema(pattern = "^[A-Z]{2}$")]
@@ -62,13 +62,13 @@ pub struct LeadUpdate {
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub full_name: Option<String>,
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub phone: Option<String>,
     #[schema(pattern = "^[A-Z]{2}$")]
@@ -173,7 +173,7 @@ pub(crate) async fn create_lead(
     params(("status" = Option<LeadStatus>, Query, description = "Funnel status"),
            ("source" = Option<LeadSource>, Query, description = "Source"),
            ("campaign_id" = Option<Uuid>, Query, description = "Campaign"),
-           ("email" = Option<String>, Query, description = "Exact e-mail (case-insensitive)"),
+           ("email" = Option<String>, Query, max_length = 500, pattern = "^[^\\u0000]*$", description = "Exact e-mail (case-insensitive)"),
            ("limit" = Option<i64>, Query, minimum = 1, description = "Page size (capped at 500)"),
            ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,15}~[0-9a-f]{32}$", description = "`next_cursor` of the previous page")),
     responses((status = 200, description = "A page", body = LeadPage)))]
@@ -188,7 +188,7 @@ pub(crate) async fn list_leads(
     let status = q.get("status", v::q_enum::<LeadStatus>);
     let source = q.get("source", v::q_enum::<LeadSource>);
     let campaign = q.get("campaign_id", v::q_uuid);
-    let email = q.get("email", v::q_text);
+    let email = q.get("email", v::q_text).flatten();
     q.finish()?;
     let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM crm.leads WHERE TRUE");
     if let Some(s) = status {

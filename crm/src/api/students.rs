@@ -34,7 +34,7 @@ pub struct StudentCreate {
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub full_name: String,
     #[schema(pattern = "^[A-Z]{2}$")]
@@ -53,7 +53,7 @@ pub struct StudentUpdate {
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
     )]
     pub full_name: Option<String>,
     #[schema(pattern = "^[A-Z]{2}$")]
@@ -115,8 +115,8 @@ pub(crate) async fn create_student(
 }
 
 #[utoipa::path(get, path = "/api/v1/students", tag = "students",
-    params(("email" = Option<String>, Query, description = "Exact e-mail (case-insensitive)"),
-           ("country" = Option<String>, Query, description = "ISO 3166-1 alpha-2"),
+    params(("email" = Option<String>, Query, max_length = 500, pattern = "^[^\\u0000]*$", description = "Exact e-mail (case-insensitive)"),
+           ("country" = Option<String>, Query, max_length = 500, pattern = "^[^\\u0000]*$", description = "ISO 3166-1 alpha-2"),
            ("limit" = Option<i64>, Query, minimum = 1, description = "Page size (capped at 500)"),
            ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,15}~[0-9a-f]{32}$", description = "`next_cursor` of the previous page")),
     responses((status = 200, description = "A page", body = StudentPage)))]
@@ -128,8 +128,8 @@ pub(crate) async fn list_students(
     who.require(Resource::Students, Access::Read)?;
     let mut q = Query::new(params(&raw), &["email", "country"]);
     let paging = Paging::from_query(&mut q);
-    let email = q.get("email", v::q_text);
-    let country = q.get("country", v::q_text);
+    let email = q.get("email", v::q_text).flatten();
+    let country = q.get("country", v::q_text).flatten();
     q.finish()?;
     let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM crm.students WHERE TRUE");
     if let Some(e) = email {

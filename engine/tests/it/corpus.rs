@@ -75,3 +75,68 @@ fn deep_chain_cycle_check_does_not_overflow() {
     assert_eq!(err.len(), 1);
     assert!(err[0].message.contains("dependency cycle"), "{}", err[0]);
 }
+
+/// A kind from another crate: its load-time errors get line and column too.
+struct Custom;
+
+impl aula_engine::Operator for Custom {
+    fn kind(&self) -> &'static str {
+        "custom"
+    }
+
+    fn validate(
+        &self,
+        config: &aula_engine::operator::TaskConfig,
+    ) -> Vec<aula_engine::operator::ConfigError> {
+        use aula_engine::operator::ConfigError;
+        use aula_engine::yaml::PathSeg;
+        let mut errs = ConfigError::unknown_fields("custom", config, &["options"]);
+        if let Some(mode) = config.get("options").and_then(|o| o.get("mode"))
+            && mode != "fast"
+        {
+            errs.push(ConfigError::at_path(
+                vec![PathSeg::Key("options".into()), PathSeg::Key("mode".into())],
+                format!("unknown mode {mode}, expected \"fast\""),
+            ));
+        }
+        errs
+    }
+
+    fn execute<'a>(
+        &'a self,
+        _config: &'a aula_engine::operator::TaskConfig,
+        ctx: &'a aula_engine::TaskContext,
+    ) -> aula_engine::operator::BoxFuture<'a, Result<(), aula_engine::TaskError>> {
+        Box::pin(async move {
+            ctx.log.write(
+                aula_engine::operator::LogStream::System,
+                format!("custom ran for {}", ctx.ds()),
+            );
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn operators_from_other_crates_validate_at_load_time() {
+    let mut registry = Registry::builtin();
+    registry.register(std::sync::Arc::new(Custom));
+    let src = "id: p\ntasks:\n  - id: a\n    kind: custom\n    options:\n      mode: slow\n    extra: 1\n";
+    let err = parse_pipeline(Path::new("custom.yaml"), src, &registry).unwrap_err();
+    let got: Vec<String> = err.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "custom.yaml:6:13: tasks[0].options.mode: unknown mode \"slow\", expected \"fast\"",
+            "custom.yaml:7:5: tasks[0]: unknown field `extra` for kind `custom`, expected one of: options (or a common task field: id, kind, description, depends_on, trigger_rule, retries, retry_delay, retry_exponential_backoff, max_retry_delay, timeout, pool)",
+        ]
+    );
+    assert!(
+        parse_pipeline(
+            Path::new("custom.yaml"),
+            "id: p\ntasks:\n  - {id: a, kind: custom, options: {mode: fast}}\n",
+            &registry
+        )
+        .is_ok()
+    );
+}

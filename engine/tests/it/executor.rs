@@ -82,7 +82,10 @@ async fn every_trigger_rule_and_upstream_failed_propagation() {
         // Every task that ran, ran exactly once.
         let tries = store.tries(&run_id, None).await.unwrap();
         let mut seen = std::collections::HashSet::new();
-        assert!(tries.iter().all(|t| seen.insert(t.task_id.clone())), "a task started twice: {tries:?}");
+        assert!(
+            tries.iter().all(|t| seen.insert(t.task_id.clone())),
+            "a task started twice: {tries:?}"
+        );
         assert_eq!(tries.len(), 7);
     }
 }
@@ -468,10 +471,10 @@ async fn a_dead_schedulers_task_is_retried_by_another() {
     let t = Instant::now();
     let run = loop {
         let runs = store.list_runs("survivor", 10).await.unwrap();
-        if let Some(r) = runs.first() {
-            if !store.tries(&r.id, Some("long")).await.unwrap().is_empty() {
-                break r.clone();
-            }
+        if let Some(r) = runs.first()
+            && !store.tries(&r.id, Some("long")).await.unwrap().is_empty()
+        {
+            break r.clone();
         }
         assert!(
             t.elapsed() < Duration::from_secs(10),

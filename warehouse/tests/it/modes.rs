@@ -239,6 +239,19 @@ async fn tables_are_listed_described_optimized_and_vacuumed() {
             lake.vacuum(&t, Duration::ZERO, false, true).await.is_err(),
             "{kind}: short retention needs force"
         );
-        assert!(lake.describe(&name("raw.nothing")).await.is_err(), "{kind}");
+        let nothing = name("raw.nothing");
+        assert!(lake.describe(&nothing).await.is_err(), "{kind}");
+        assert!(!lake.exists(&nothing).await.expect("exists"), "{kind}");
+        assert_eq!(
+            lake.txn_version(&nothing, "x").await.expect("txn"),
+            None,
+            "{kind}"
+        );
+        if let Ok(path) = lake.location().table_url(&nothing).to_file_path() {
+            assert!(
+                !path.exists(),
+                "reading a missing table must not create its folder"
+            );
+        }
     }
 }

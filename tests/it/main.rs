@@ -1,0 +1,3 @@
+//! End-to-end tests of the `aula` binary against the real services.
+
+mod crm_nightly;
