@@ -49,7 +49,11 @@ enum Command {
 
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("AULA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Delta's kernel narrates every snapshot at INFO: keep it to warnings
+    // unless AULA_LOG asks for more.
+    let filter = EnvFilter::try_from_env("AULA_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("info,buoyant_kernel=warn,delta_kernel=warn,deltalake_core=warn,deltalake=warn")
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -358,7 +358,12 @@ impl Lake {
             .with_metadata(options.app_metadata.clone());
         let rows = Arc::new(AtomicU64::new(0));
         let provider = one_shot_provider(input, rows.clone()).map_err(|e| query_err(&tname, e))?;
-        let ctx = SessionContext::new();
+        // One partition: the input is a single stream, and a round-robin
+        // repartition would buffer without bound when the writer is slower
+        // than the source.
+        let ctx = SessionContext::new_with_config(
+            deltalake::datafusion::prelude::SessionConfig::new().with_target_partitions(1),
+        );
 
         let table = match &options.mode {
             WriteMode::MergeByKey {
@@ -378,6 +383,8 @@ impl Lake {
                     .with_target_alias("target")
                     // The source is a one-shot stream: plan it for a single pass.
                     .with_streaming(true)
+                    .with_session_state(Arc::new(ctx.state()))
+                    .with_writer_properties(writer_properties())
                     .with_commit_properties(commit)
                     .when_matched_update(|u| {
                         columns.iter().fold(
@@ -411,6 +418,7 @@ impl Lake {
                     .write(Vec::new())
                     .with_input_plan(plan)
                     .with_writer_properties(writer_properties())
+                    .with_session_state(Arc::new(ctx.state()))
                     .with_target_file_size(std::num::NonZeroU64::new(TARGET_FILE_BYTES))
                     .with_commit_properties(commit)
                     .with_table_name(&tname);
