@@ -3,6 +3,7 @@
 mod crm;
 mod dev;
 mod engine;
+mod lake;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,9 @@ enum Command {
     /// The demo dataset.
     #[command(subcommand)]
     Demo(crm::DemoCommand),
+    /// Inspect and maintain the lake's Delta tables.
+    #[command(subcommand)]
+    Lake(lake::LakeCommand),
     /// Developer tools: the local Kafka-protocol broker and other helpers.
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -52,7 +56,9 @@ fn init_tracing(format: LogFormat) {
     // Delta's kernel narrates every snapshot at INFO: keep it to warnings
     // unless AULA_LOG asks for more.
     let filter = EnvFilter::try_from_env("AULA_LOG").unwrap_or_else(|_| {
-        EnvFilter::new("info,buoyant_kernel=warn,delta_kernel=warn,deltalake_core=warn,deltalake=warn")
+        EnvFilter::new(
+            "info,buoyant_kernel=warn,delta_kernel=warn,deltalake_core=warn,deltalake=warn",
+        )
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -70,6 +76,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Engine(cmd) => engine::run(cmd).await,
         Command::Crm(cmd) => crm::run_crm(cmd).await,
         Command::Demo(cmd) => crm::run_demo(cmd).await,
+        Command::Lake(cmd) => lake::run(cmd).await,
         Command::Dev(cmd) => dev::run(cmd).await,
         Command::Completions { shell } => {
             let mut command = Cli::command();
