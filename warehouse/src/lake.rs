@@ -361,9 +361,15 @@ impl Lake {
         // One partition: the input is a single stream, and a round-robin
         // repartition would buffer without bound when the writer is slower
         // than the source.
-        let ctx = SessionContext::new_with_config(
-            deltalake::datafusion::prelude::SessionConfig::new().with_target_partitions(1),
-        );
+        let overrides = std::collections::HashMap::from([(
+            "datafusion.execution.target_partitions".to_owned(),
+            "1".to_owned(),
+        )]);
+        let ctx = deltalake::delta_datafusion::DeltaSessionContext::new_with_session_overrides(
+            &overrides,
+        )
+        .map_err(|e| LakeError::delta(&tname, e))?
+        .into_inner();
 
         let table = match &options.mode {
             WriteMode::MergeByKey {
@@ -615,13 +621,13 @@ impl Lake {
 /// Data files close at about this size: large enough for efficient scans,
 /// small enough that the writer's in-memory file buffer keeps an extract's
 /// memory flat.
-const TARGET_FILE_BYTES: u64 = 64 << 20;
+const TARGET_FILE_BYTES: u64 = 32 << 20;
 
-/// Row groups of 128 Ki rows, Snappy: the writer flushes encoded pages per
+/// Row groups of 64 Ki rows, Snappy: the writer flushes encoded pages per
 /// row group, so memory does not grow with the table.
 fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
     deltalake::parquet::file::properties::WriterProperties::builder()
-        .set_max_row_group_row_count(Some(128 * 1024))
+        .set_max_row_group_row_count(Some(64 * 1024))
         .set_compression(deltalake::parquet::basic::Compression::SNAPPY)
         .build()
 }
