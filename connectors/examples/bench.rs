@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p aula-connectors --example bench -- extract    [ROWS]  # PG → Delta vs psql COPY binary
+//! cargo run --release -p aula-connectors --example bench -- decode     [ROWS]  # PG → Arrow only (decoder memory)
 //! cargo run --release -p aula-connectors --example bench -- kafka      [MSGS]  # Kafka → Delta vs kcat
 //! cargo run --release -p aula-connectors --example bench -- clickhouse [ROWS]  # Delta → ClickHouse vs clickhouse-client TSV
 //! ```
@@ -109,6 +110,38 @@ async fn payments_lake(n: u64) -> (Lake, TableName, String, Duration) {
         .expect("write");
     assert_eq!(out.input_rows, n);
     (lake, table, pg.url, start.elapsed())
+}
+
+/// PG → Arrow only (no lake), in a process of its own: the decoder's memory.
+async fn bench_decode(n: u64) {
+    let pg = fresh_pg("bench").await;
+    let pool = pg.pool().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(PAYMENTS.replace("{N}", &n.to_string())))
+        .execute(&pool)
+        .await
+        .expect("generate rows");
+    pool.close().await;
+    let start = Instant::now();
+    let mut ex = postgres::extract(&pg.url, &ExtractRequest::table("public", "payments"))
+        .await
+        .expect("extract");
+    let mut rows = 0u64;
+    while let Some(b) = ex.stream.next().await {
+        rows += b.expect("batch").num_rows() as u64;
+    }
+    assert_eq!(rows, n);
+    let ours = start.elapsed();
+    let base = time_shell(&format!(
+        "psql '{}' -q -c \"COPY (SELECT * FROM payments) TO STDOUT (FORMAT binary)\" > /dev/null",
+        pg.url
+    ));
+    report(
+        "PG → Arrow (decode only)",
+        n,
+        ours,
+        "psql COPY binary",
+        base,
+    );
 }
 
 async fn bench_extract(n: u64) {
@@ -308,6 +341,7 @@ async fn main() {
     let n: Option<u64> = args.next().and_then(|s| s.parse().ok());
     match what.as_str() {
         "extract" => bench_extract(n.unwrap_or(5_000_000)).await,
+        "decode" => bench_decode(n.unwrap_or(5_000_000)).await,
         "kafka" => bench_kafka_run(n.unwrap_or(2_000_000)).await,
         "clickhouse" => bench_clickhouse(n.unwrap_or(5_000_000)).await,
         _ => {

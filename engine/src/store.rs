@@ -810,7 +810,7 @@ async fn submit(writer: &Writer, op: impl FnOnce(Reply) -> WriteOp) -> StoreResu
 /// goes into one transaction, with multi-row statements. Under load (many
 /// tasks finishing at once) this turns N transactions into one.
 macro_rules! batch_writer {
-    ($fn_name:ident, $db:ty, $pool:ty, $share:literal) => {
+    ($fn_name:ident, $db:ty, $pool:ty, $share:literal, $async_commit:expr) => {
         async fn $fn_name(
             pool: $pool,
             lock: Option<Arc<tokio::sync::Mutex<()>>>,
@@ -828,7 +828,7 @@ macro_rules! batch_writer {
                     Some(l) => Some(l.lock().await),
                     None => None,
                 };
-                match apply_batch::<$db>(&pool, &ops, $share).await {
+                match apply_batch::<$db>(&pool, &ops, $share, $async_commit).await {
                     Ok(results) => {
                         for (op, r) in ops.into_iter().zip(results) {
                             op.reply(r);
@@ -853,6 +853,7 @@ async fn apply_batch<DB>(
     pool: &sqlx::Pool<DB>,
     ops: &[WriteOp],
     share: &'static str,
+    async_commit: Option<&'static str>,
 ) -> StoreResult<Vec<StoreResult<()>>>
 where
     DB: sqlx::Database,
@@ -870,6 +871,16 @@ where
 {
     let mut results: Vec<StoreResult<()>> = ops.iter().map(|_| Ok(())).collect();
     let mut tx = pool.begin().await?;
+    // Only try starts must be on disk before we go on (they are what stops a
+    // second scheduler from starting the task). Ends and state batches may be
+    // committed without waiting for the WAL flush: the next synchronous commit
+    // (the next start, or the run's end) flushes them too, in order, and one
+    // lost in a database crash only means the task runs again.
+    if let Some(stmt) = async_commit {
+        if !ops.iter().any(|o| matches!(o, WriteOp::Start { .. })) {
+            sqlx::query(stmt).execute(&mut *tx).await?;
+        }
+    }
     // Try starts: only while the starter holds a live lease on the run.
     let starts: Vec<usize> = ops
         .iter()
@@ -1053,8 +1064,14 @@ where
     Ok(results)
 }
 
-batch_writer!(sqlite_writer, sqlx::Sqlite, sqlx::SqlitePool, "");
-batch_writer!(pg_writer, sqlx::Postgres, sqlx::PgPool, " FOR SHARE");
+batch_writer!(sqlite_writer, sqlx::Sqlite, sqlx::SqlitePool, "", None);
+batch_writer!(
+    pg_writer,
+    sqlx::Postgres,
+    sqlx::PgPool,
+    " FOR SHARE",
+    Some("SET LOCAL synchronous_commit = off")
+);
 
 /// SQLite store (WAL, one file).
 #[derive(Debug, Clone)]
