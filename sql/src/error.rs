@@ -39,6 +39,14 @@ pub enum SqlError {
         /// The name given.
         name: String,
     },
+    /// A built-in transform could not run (bad parameters, a Polars error).
+    #[error("transform {transform}: {message}")]
+    Transform {
+        /// Transform name.
+        transform: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A check is misconfigured (bad bounds, bad duration, …).
     #[error("check {check}: {message}")]
     BadCheck {
@@ -63,6 +71,8 @@ impl SqlError {
             SqlError::InvalidSql { .. }
             | SqlError::BadTableName { .. }
             | SqlError::BadCheck { .. } => Fault::BadInput,
+            // Inputs were validated before the transform ran: what fails inside is ours.
+            SqlError::Transform { .. } => Fault::Bug,
             SqlError::Query { source, .. } => match source.find_root() {
                 DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => Fault::External,
                 DataFusionError::Internal(_) => Fault::Bug,

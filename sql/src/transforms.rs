@@ -38,8 +38,8 @@ pub struct CohortRetention {
 }
 
 fn transform_error(message: impl std::fmt::Display) -> SqlError {
-    SqlError::BadCheck {
-        check: "polars cohort_retention".to_owned(),
+    SqlError::Transform {
+        transform: "cohort_retention".to_owned(),
         message: message.to_string(),
     }
 }
@@ -144,10 +144,10 @@ impl CohortRetention {
             )
             .await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame
-            .collect()
-            .await
-            .map_err(|e| SqlError::Query { model: "cohort_retention".to_owned(), source: e })?;
+        let batches = frame.collect().await.map_err(|e| SqlError::Query {
+            model: "cohort_retention".to_owned(),
+            source: e,
+        })?;
         Ok((schema, batches))
     }
 }
