@@ -36,9 +36,9 @@ fn parse_topic(spec: &str) -> anyhow::Result<(String, i32)> {
     match spec.split_once(':') {
         None => Ok((spec.to_owned(), 3)),
         Some((name, parts)) => {
-            let parts: i32 = parts
-                .parse()
-                .with_context(|| format!("--topic {spec}: partitions must be a positive integer"))?;
+            let parts: i32 = parts.parse().with_context(|| {
+                format!("--topic {spec}: partitions must be a positive integer")
+            })?;
             anyhow::ensure!(parts > 0, "--topic {spec}: partitions must be positive");
             Ok((name.to_owned(), parts))
         }

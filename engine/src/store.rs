@@ -876,10 +876,10 @@ where
     // committed without waiting for the WAL flush: the next synchronous commit
     // (the next start, or the run's end) flushes them too, in order, and one
     // lost in a database crash only means the task runs again.
-    if let Some(stmt) = async_commit {
-        if !ops.iter().any(|o| matches!(o, WriteOp::Start { .. })) {
-            sqlx::query(stmt).execute(&mut *tx).await?;
-        }
+    if let Some(stmt) = async_commit
+        && !ops.iter().any(|o| matches!(o, WriteOp::Start { .. }))
+    {
+        sqlx::query(stmt).execute(&mut *tx).await?;
     }
     // Try starts: only while the starter holds a live lease on the run.
     let starts: Vec<usize> = ops

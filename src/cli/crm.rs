@@ -131,7 +131,7 @@ pub(crate) async fn run_demo(cmd: DemoCommand) -> anyhow::Result<ExitCode> {
             aula_crm::migrate(&pool).await?;
             let started = Instant::now();
             let progress = |stage: &str, done: u64, total: u64| {
-                let pct = if total == 0 { 100 } else { done * 100 / total };
+                let pct = (done * 100).checked_div(total).unwrap_or(100);
                 let bar: String = (0..40)
                     .map(|i| if i * 100 / 40 < pct { '#' } else { '.' })
                     .collect();

@@ -54,7 +54,10 @@ impl Services {
     /// Kafka bootstrap servers (`host:port,…`) from `AULA_CONN_EVENTS` (`kafka://host:port`).
     pub fn kafka_bootstrap(&self) -> String {
         let url = self.require("AULA_CONN_EVENTS", "Kafka broker");
-        url.strip_prefix("kafka://").unwrap_or(&url).trim_end_matches('/').to_owned()
+        url.strip_prefix("kafka://")
+            .unwrap_or(&url)
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     /// ClickHouse HTTP URL (`http://host:port`) and user from `AULA_CONN_WAREHOUSE`.
@@ -64,7 +67,11 @@ impl Services {
             .unwrap_or_else(|e| panic!("ClickHouse: AULA_CONN_WAREHOUSE is not a URL: {e}"));
         let host = url.host_str().unwrap_or("127.0.0.1");
         let port = url.port().unwrap_or(8123);
-        let user = if url.username().is_empty() { "default" } else { url.username() };
+        let user = if url.username().is_empty() {
+            "default"
+        } else {
+            url.username()
+        };
         (
             format!("http://{host}:{port}"),
             user.to_owned(),
@@ -131,10 +138,19 @@ pub fn services() -> &'static Services {
 pub fn unique_name(label: &str) -> String {
     let label: String = label
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .take(24)
         .collect();
-    format!("{TEST_PREFIX}{label}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{TEST_PREFIX}{label}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 /// A database of this test's own on the PostgreSQL server.
@@ -180,7 +196,10 @@ pub async fn fresh_pg(label: &str) -> TestPg {
     let _ = conn.close().await;
     let mut url = base;
     url.set_path(&format!("/{name}"));
-    TestPg { name, url: url.to_string() }
+    TestPg {
+        name,
+        url: url.to_string(),
+    }
 }
 
 /// A database of this test's own on the ClickHouse server.
@@ -253,7 +272,10 @@ pub fn s3_builder(bucket: &str) -> object_store::aws::AmazonS3Builder {
         .with_endpoint(s.s3_endpoint())
         .with_region(s.var("AWS_REGION").unwrap_or_else(|| "us-east-1".into()))
         .with_access_key_id(s.var("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "test".into()))
-        .with_secret_access_key(s.var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "test".into()))
+        .with_secret_access_key(
+            s.var("AWS_SECRET_ACCESS_KEY")
+                .unwrap_or_else(|| "test".into()),
+        )
         .with_allow_http(true)
         .with_virtual_hosted_style_request(false)
         .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch)

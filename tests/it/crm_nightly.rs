@@ -73,8 +73,20 @@ INSERT INTO crm.payments (id, enrollment_id, student_id, amount_cents, currency,
  ('{f7}', '{e5}', '{s4}', 10000, 'EUR', 'stripe', 'succeeded', '2026-03-16T08:00:00Z', NULL, NULL, '2026-03-16T07:59:00Z', '2026-03-16T08:00:00Z');
 "#;
 
-/// (event, student, course, lesson, kind, occurred_at, duration_s, score); a4 is sent twice.
-const EVENTS: &[(&str, u32, u32, &str, &str, &str, Option<i64>, Option<f64>)] = &[
+/// (event, student, course, lesson, kind, occurred_at, duration_s, score).
+type Event = (
+    &'static str,
+    u32,
+    u32,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<i64>,
+    Option<f64>,
+);
+
+/// The learning events; a4 is sent twice.
+const EVENTS: &[Event] = &[
     (
         "a1",
         1,

@@ -14,7 +14,7 @@ fn pipelines_dir() -> PathBuf {
 #[test]
 fn shipped_pipelines_validate() {
     let dir = pipelines_dir();
-    let loaded = load_paths(&[dir.clone()], &aula_tasks::registry(&dir));
+    let loaded = load_paths(std::slice::from_ref(&dir), &aula_tasks::registry(&dir));
     let problems: Vec<String> = loaded.diagnostics.iter().map(ToString::to_string).collect();
     assert!(problems.is_empty(), "{problems:#?}");
     let nightly = &loaded.pipelines["crm_nightly"];

@@ -24,7 +24,11 @@ async fn clickhouse_round_trips_rows_as_rowbinary() {
     let rows: Vec<Payment> = (0..1000)
         .map(|i| Payment {
             id: i,
-            currency: if i % 2 == 0 { "EUR".into() } else { "USD".into() },
+            currency: if i % 2 == 0 {
+                "EUR".into()
+            } else {
+                "USD".into()
+            },
             amount_cents: i as i64 * 100 - 7,
             note: (i % 3 == 0).then(|| format!("n{i}")),
         })
@@ -35,9 +39,15 @@ async fn clickhouse_round_trips_rows_as_rowbinary() {
         .await
         .unwrap_or_else(|e| panic!("ClickHouse at {}: insert failed: {e}", ch.http_url));
     for row in &rows {
-        insert.write(row).await.expect("ClickHouse: write row failed");
+        insert
+            .write(row)
+            .await
+            .expect("ClickHouse: write row failed");
     }
-    insert.end().await.expect("ClickHouse: finishing the insert failed");
+    insert
+        .end()
+        .await
+        .expect("ClickHouse: finishing the insert failed");
 
     let back = ch
         .client

@@ -29,7 +29,8 @@ fn consumer(bootstrap: &str, group: &str) -> BaseConsumer {
 fn read(consumer: &BaseConsumer, topic: &str, from: Option<i64>, n: usize) -> Vec<String> {
     let mut tpl = TopicPartitionList::new();
     let offset = from.map_or(Offset::Stored, Offset::Offset);
-    tpl.add_partition_offset(topic, 0, offset).expect("partition list");
+    tpl.add_partition_offset(topic, 0, offset)
+        .expect("partition list");
     consumer.assign(&tpl).expect("Kafka broker: assign failed");
     let mut out = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -65,7 +66,10 @@ async fn kafka_produces_fetches_commits_and_resumes_exactly() {
         async move {
             producer
                 .send(
-                    FutureRecord::to(&topic).partition(0).key("k").payload(&payload),
+                    FutureRecord::to(&topic)
+                        .partition(0)
+                        .key("k")
+                        .payload(&payload),
                     Duration::from_secs(10),
                 )
                 .await
@@ -79,11 +83,19 @@ async fn kafka_produces_fetches_commits_and_resumes_exactly() {
     let group = format!("{topic}-group");
     let first = consumer(&bootstrap, &group);
     let got = read(&first, &topic, Some(0), 100);
-    assert_eq!(got, (0..100).map(|i| format!("{{\"n\":{i}}}")).collect::<Vec<_>>());
+    assert_eq!(
+        got,
+        (0..100)
+            .map(|i| format!("{{\"n\":{i}}}"))
+            .collect::<Vec<_>>()
+    );
     // Commit after the 60th message, as a run that stored 60 rows would.
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Offset(60)).expect("partition list");
-    first.commit(&tpl, CommitMode::Sync).expect("Kafka broker: commit failed");
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(60))
+        .expect("partition list");
+    first
+        .commit(&tpl, CommitMode::Sync)
+        .expect("Kafka broker: commit failed");
     close(first).await;
 
     for i in 100..110 {
@@ -91,6 +103,11 @@ async fn kafka_produces_fetches_commits_and_resumes_exactly() {
     }
     let second = consumer(&bootstrap, &group);
     let resumed = read(&second, &topic, None, 50);
-    assert_eq!(resumed, (60..110).map(|i| format!("{{\"n\":{i}}}")).collect::<Vec<_>>());
+    assert_eq!(
+        resumed,
+        (60..110)
+            .map(|i| format!("{{\"n\":{i}}}"))
+            .collect::<Vec<_>>()
+    );
     close(second).await;
 }

@@ -22,7 +22,10 @@ async fn postgres_round_trips_rows_through_sqlx() {
         .collect();
     assert_eq!(
         got,
-        vec![(1, "ana".to_owned(), Some("12.50".to_owned())), (2, "bruno".to_owned(), None)]
+        vec![
+            (1, "ana".to_owned(), Some("12.50".to_owned())),
+            (2, "bruno".to_owned(), None)
+        ]
     );
     pool.close().await;
 }
