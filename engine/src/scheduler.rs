@@ -367,7 +367,9 @@ impl Scheduler {
                 continue;
             };
             let after = self.exec.store.latest_scheduled(&p.id).await?;
-            for iv in s.due(start, p.end_date, p.catchup, after, now) {
+            // An interval is due once it closed `delay` ago.
+            let closed_by = now - chrono::Duration::from_std(p.delay).unwrap_or_default();
+            for iv in s.due(start, p.end_date, p.catchup, after, closed_by) {
                 let new = NewRun {
                     pipeline_id: p.id.clone(),
                     logical_date: iv.start,

@@ -156,6 +156,10 @@ pub struct Pipeline {
     pub catchup: bool,
     /// Concurrent runs of this pipeline.
     pub max_active_runs: u32,
+    /// How long after its interval closes a scheduled run starts, so late
+    /// data can land first (`@daily` + `2h`: the run for day D covers
+    /// [D 00:00, D+1 00:00) and starts at D+1 02:00). Zero by default.
+    pub delay: Duration,
     /// Parameter defaults.
     pub params: BTreeMap<String, Value>,
     /// Tasks in file order.
@@ -233,6 +237,7 @@ const PIPELINE_FIELDS: &[&str] = &[
     "end_date",
     "catchup",
     "max_active_runs",
+    "delay",
     "params",
     "defaults",
     "tasks",
@@ -693,6 +698,9 @@ pub fn parse_pipeline(
     let max_active_runs = get("max_active_runs")
         .and_then(|(_, v)| d.uint(v, "max_active_runs", 1, 10_000))
         .unwrap_or(1);
+    let delay = get("delay")
+        .and_then(|(_, v)| d.duration(v, "delay"))
+        .unwrap_or(Duration::ZERO);
     let mut params = BTreeMap::new();
     if let Some((_, v)) = get("params")
         && !v.is_null()
@@ -968,6 +976,7 @@ pub fn parse_pipeline(
         end_date,
         catchup,
         max_active_runs,
+        delay,
         params,
         tasks,
         file: file.to_path_buf(),

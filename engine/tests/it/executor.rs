@@ -620,3 +620,45 @@ async fn backfill_modes() {
     .unwrap();
     assert_eq!(items.iter().filter(|i| i.result == "success").count(), 5);
 }
+
+#[tokio::test]
+async fn a_delayed_schedule_creates_each_run_only_once_its_interval_closed_delay_ago() {
+    let store = sqlite("delay").await;
+    let p = pipeline(
+        "id: delayed\nschedule: \"@daily\"\ndelay: 2h\nstart_date: 2026-03-01\ncatchup: true\ntasks:\n  - {id: a, kind: noop}\n",
+    );
+    assert_eq!(p.delay, Duration::from_secs(7200));
+    let sched = Scheduler::new(
+        executor(store.clone()),
+        SchedulerConfig {
+            paths: vec![],
+            tick: Duration::from_millis(50),
+            max_runs: 1,
+        },
+    );
+    let pipelines = HashMap::from([(p.id.clone(), p.clone())]);
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    // 01:00 on the 3rd: the 2nd closed only an hour ago, so only the 1st is due.
+    sched
+        .create_due_runs(&pipelines, at("2026-03-03T01:00:00Z"))
+        .await
+        .unwrap();
+    let runs = store.list_runs("delayed", 10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].logical_date, at("2026-03-01T00:00:00Z"));
+    // 02:00: the run for the 2nd, covering [2nd 00:00, 3rd 00:00), is due.
+    sched
+        .create_due_runs(&pipelines, at("2026-03-03T02:00:00Z"))
+        .await
+        .unwrap();
+    let runs = store.list_runs("delayed", 10).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(
+        runs.iter()
+            .any(|r| r.logical_date == at("2026-03-02T00:00:00Z"))
+    );
+}
