@@ -517,21 +517,51 @@ impl DeadLetters {
 /// missing required field surfaces on `flush`, and then the pending
 /// messages are re-decoded one at a time (rare: only when a batch holds a
 /// poison message).
+/// Field metadata key: a `Utf8` field carrying it receives any JSON value
+/// (an object, a list) as its JSON text, e.g. the `data` of `crm.events`.
+pub const JSON_TEXT: &str = "aula.json_text";
+
 struct JsonBatcher {
     schema: SchemaRef,
     batch_rows: usize,
     decoder: Decoder,
     pending: Vec<(MsgMeta, Vec<u8>)>,
+    /// Fields whose value is kept as JSON text (see [`JSON_TEXT`]).
+    json_text: Vec<String>,
+}
+
+/// Replace the values of `fields` by their JSON text, so arrow's decoder
+/// reads them as strings.
+fn stringify_fields(payload: &[u8], fields: &[String]) -> std::result::Result<Vec<u8>, String> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| format!("invalid JSON: {e}"))?;
+    let object = value.as_object_mut().ok_or("not a JSON object")?;
+    for name in fields {
+        if let Some(v) = object.get_mut(name)
+            && !v.is_string()
+            && !v.is_null()
+        {
+            *v = serde_json::Value::String(v.to_string());
+        }
+    }
+    serde_json::to_vec(&value).map_err(|e| e.to_string())
 }
 
 impl JsonBatcher {
     fn new(schema: SchemaRef, batch_rows: usize) -> Result<Self> {
         let batch_rows = batch_rows.max(1);
+        let json_text = schema
+            .fields()
+            .iter()
+            .filter(|f| f.metadata().contains_key(JSON_TEXT))
+            .map(|f| f.name().clone())
+            .collect();
         Ok(JsonBatcher {
             decoder: Self::decoder(&schema, batch_rows)?,
             schema,
             batch_rows,
             pending: Vec::new(),
+            json_text,
         })
     }
 
@@ -557,6 +587,22 @@ impl JsonBatcher {
         dead: &Mutex<DeadLetters>,
         bad: &mut u64,
     ) -> Result<Option<RecordBatch>> {
+        let stringified;
+        let payload = if self.json_text.is_empty() {
+            payload
+        } else {
+            match stringify_fields(payload, &self.json_text) {
+                Ok(bytes) => {
+                    stringified = bytes;
+                    stringified.as_slice()
+                }
+                Err(error) => {
+                    *bad += 1;
+                    lock(dead).push(&meta, Some(payload), &error);
+                    return Ok(None);
+                }
+            }
+        };
         let before = self.decoder.len();
         let fed = self.decoder.decode(payload).and_then(|n| {
             if n != payload.len() {
@@ -673,5 +719,40 @@ mod tests {
             .downcast_ref::<arrow::array::Int64Array>()
             .expect("i64");
         assert_eq!(offsets.values().to_vec(), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn json_text_fields_keep_objects_as_their_json() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("event_id", DataType::Utf8, false),
+            Field::new("data", DataType::Utf8, true)
+                .with_metadata(HashMap::from([(JSON_TEXT.to_owned(), "true".to_owned())])),
+        ]));
+        let dead = Mutex::new(DeadLetters::default());
+        let mut bad = 0;
+        let mut j = JsonBatcher::new(schema, 100).expect("decoder");
+        let msgs: [&[u8]; 4] = [
+            br#"{"event_id":"a","data":{"status":"converted","n":[1,2]}}"#,
+            br#"{"event_id":"b","data":"already text"}"#,
+            br#"{"event_id":"c"}"#,
+            br#"[1,2]"#,
+        ];
+        for (i, m) in msgs.iter().enumerate() {
+            assert!(
+                j.push(m, meta(i as i64), &dead, &mut bad)
+                    .expect("push")
+                    .is_none()
+            );
+        }
+        let batch = j.flush(&dead, &mut bad).expect("flush").expect("rows");
+        let data = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .expect("utf8");
+        assert_eq!(data.value(0), r#"{"n":[1,2],"status":"converted"}"#);
+        assert_eq!(data.value(1), "already text");
+        assert!(arrow::array::Array::is_null(data, 2));
+        assert_eq!(bad, 1, "a JSON list is not an event");
     }
 }

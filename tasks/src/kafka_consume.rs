@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use aula_connectors::kafka::{ConsumeOptions, KafkaSource, offset_key};
+use aula_connectors::kafka::{ConsumeOptions, JSON_TEXT, KafkaSource, offset_key};
 use aula_engine::operator::{BoxFuture, ConfigError, LogStream, Operator, TaskConfig};
 use aula_engine::{TaskContext, TaskError};
 use aula_warehouse::{BatchStream, BoxError, WriteMode, WriteOptions};
@@ -48,6 +48,8 @@ enum ColumnType {
     /// RFC 3339 text → Timestamp(µs, UTC).
     Timestamp,
     Date,
+    /// Any JSON value, kept as its JSON text (`crm.events` `data`).
+    Json,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,8 +95,14 @@ fn schema(columns: &[Column]) -> SchemaRef {
                     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
                 }
                 ColumnType::Date => DataType::Date32,
+                ColumnType::Json => DataType::Utf8,
             };
-            Field::new(&c.name, dt, !c.required)
+            let field = Field::new(&c.name, dt, !c.required);
+            if matches!(c.kind, ColumnType::Json) {
+                field.with_metadata(HashMap::from([(JSON_TEXT.to_owned(), "true".to_owned())]))
+            } else {
+                field
+            }
         })
         .collect();
     Arc::new(Schema::new(fields))

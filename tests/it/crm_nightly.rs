@@ -540,7 +540,7 @@ async fn crm_nightly_builds_every_mart_by_hand_and_reruns_replace_never_duplicat
         .set("bootstrap.servers", &bootstrap)
         .create()
         .expect("producer");
-    let event = serde_json::json!({"event_id": id("b", 1), "type": "lead.created", "occurred_at": "2026-03-15T10:00:00Z", "entity_id": id("1", 5), "data": {}}).to_string();
+    let event = serde_json::json!({"event_id": id("b", 1), "type": "lead.created", "occurred_at": "2026-03-15T10:00:00Z", "entity_id": id("1", 5), "data": {"status": "new", "email": "eva@x.org"}}).to_string();
     producer
         .send(
             FutureRecord::to(&events_topic).key("k").payload(&event),
@@ -556,6 +556,24 @@ async fn crm_nightly_builds_every_mart_by_hand_and_reruns_replace_never_duplicat
 
     env.run(D);
     assert_marts(&env, "after the first run of D").await;
+    // crm.events keeps each event's `data` object as its JSON text.
+    let location = LakeLocation::parse(
+        &env.dir.join("lake").display().to_string(),
+        &S3Settings::from_env(),
+    )
+    .expect("lake");
+    let events = Lake::new(location)
+        .scan(
+            &TableName::parse("raw.crm_events").expect("name"),
+            Some("SELECT type, data FROM t"),
+        )
+        .await
+        .expect("scan raw.crm_events");
+    let events: Vec<_> = events.try_collect().await.expect("read");
+    assert_eq!(
+        format_rows(&events),
+        vec![r#"type=lead.created, data={"email":"eva@x.org","status":"new"}"#.to_owned()]
+    );
     env.run(D);
     assert_marts(&env, "after rerunning D").await;
     env.run("2026-03-16");
