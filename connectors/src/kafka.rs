@@ -29,7 +29,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use rdkafka::ClientConfig;
 use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
@@ -64,6 +65,31 @@ pub fn offset_key(topic: &str, partition: i32) -> String {
     format!("kafka/{topic}/{partition}")
 }
 
+/// librdkafka reports reaching the end of a partition through the error
+/// callback too; a bounded run reaches every partition's end on purpose, so
+/// those are not logged as errors (the poll loop handles them).
+struct EofIsNotAnError;
+
+impl ClientContext for EofIsNotAnError {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let eof = matches!(
+            error,
+            KafkaError::PartitionEOF(_)
+                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        );
+        if eof {
+            tracing::trace!("librdkafka: {reason}");
+        } else {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for EofIsNotAnError {}
+
+/// The consumer of one run.
+type RunConsumer = BaseConsumer<EofIsNotAnError>;
+
 /// Connection settings.
 #[derive(Clone)]
 pub struct KafkaSource {
@@ -96,7 +122,7 @@ impl KafkaSource {
         })
     }
 
-    fn consumer(&self) -> Result<BaseConsumer> {
+    fn consumer(&self) -> Result<RunConsumer> {
         ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap)
             // Required by librdkafka for a consumer; never joined: we only assign.
@@ -107,7 +133,7 @@ impl KafkaSource {
             .set("auto.offset.reset", "earliest")
             .set("fetch.max.bytes", "52428800")
             .set("queued.max.messages.kbytes", "65536")
-            .create()
+            .create_with_context(EofIsNotAnError)
             .map_err(ConnectorError::kafka)
     }
 
@@ -350,7 +376,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 
 /// Destroying a librdkafka consumer can hang (rust-rdkafka #509): drop it on
 /// a thread of its own and stop waiting after a few seconds.
-fn drop_with_timeout(consumer: BaseConsumer) {
+fn drop_with_timeout(consumer: RunConsumer) {
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let spawned = std::thread::Builder::new()
         .name("aula-kafka-drop".into())
