@@ -102,6 +102,18 @@ pub(crate) fn sql_file(dir: &Path, rel: &str) -> Result<(PathBuf, String), Strin
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
+/// Check at load time that a model's SQL file exists and parses.
+pub(crate) fn validate_sql_file(dir: &Path, rel: &str, errors: &mut Vec<ConfigError>) {
+    match sql_file(dir, rel) {
+        Err(e) => errors.push(ConfigError::at(&["sql"], e)),
+        Ok((path, text)) => {
+            if let Err(e) = aula_sql::model::referenced_tables(&path.display().to_string(), &text) {
+                errors.push(ConfigError::at(&["sql"], e.to_string()));
+            }
+        }
+    }
+}
+
 /// Register the lake tables a query reads in `session` under their names.
 pub(crate) async fn register_inputs(
     lake: &Lake,

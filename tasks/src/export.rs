@@ -22,6 +22,7 @@ use serde::Deserialize;
 
 use crate::common::{
     lake, lake_error, parse, parse_run, register_inputs, render_with, sql_error, sql_file, utc,
+    validate_sql_file,
 };
 
 #[derive(Debug, Deserialize)]
@@ -100,14 +101,7 @@ impl Operator for ExportCsv {
                 "expected letters, digits, `_` or `-`",
             ));
         }
-        match sql_file(&self.dir, &c.sql) {
-            Err(e) => errors.push(ConfigError::at(&["sql"], e)),
-            Ok((path, text)) => {
-                if let Err(e) = referenced_tables(&path.display().to_string(), &text) {
-                    errors.push(ConfigError::at(&["sql"], e.to_string()));
-                }
-            }
-        }
+        validate_sql_file(&self.dir, &c.sql, &mut errors);
         errors
     }
 

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use crate::clickhouse_load::{ClickHouseTarget, load_table};
 use crate::common::{
     lake, lake_error, parse, parse_run, register_inputs, render_with, sql_error, sql_file,
-    table_name, utc, validate_table,
+    table_name, utc, validate_sql_file, validate_table,
 };
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -124,18 +124,11 @@ impl Operator for SqlModel {
         };
         let mut errors = Vec::new();
         validate_table("output", &c.output, &mut errors);
-        match sql_file(&self.dir, &c.sql) {
-            Err(e) => errors.push(ConfigError::at(&["sql"], e)),
-            Ok((path, text)) => {
-                if let Err(e) = referenced_tables(&path.display().to_string(), &text) {
-                    errors.push(ConfigError::at(&["sql"], e.to_string()));
-                }
-            }
-        }
-        if c.materialize == Materialize::Partition && c.partition_by.is_none() {
+        validate_sql_file(&self.dir, &c.sql, &mut errors);
+        if c.materialize != Materialize::Table && c.partition_by.is_none() {
             errors.push(ConfigError::at(
-                &["partition_by"],
-                "materialize: partition needs partition_by (the date column)",
+                &["materialize"],
+                "materialize: partition and incremental need partition_by (the date column)",
             ));
         }
         errors

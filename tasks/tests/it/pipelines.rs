@@ -52,6 +52,11 @@ tasks:
     connection: crm_db
     output: raw.x
     incremental: {column: updated_at, windw: interval}
+  - id: incr
+    kind: sql
+    sql: sql/ok.sql
+    output: marts.y
+    materialize: incremental
 ";
     let file = dir.join("bad.yaml");
     std::fs::write(&file, yaml).expect("write");
@@ -72,6 +77,7 @@ tasks:
     assert!(has(12, "nodot"), "{problems:#?}");
     assert!(has(18, "min 5 is above max 1"), "{problems:#?}");
     assert!(has(23, "unknown field `windw`"), "{problems:#?}");
+    assert!(has(28, "need partition_by"), "{problems:#?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
