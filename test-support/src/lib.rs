@@ -90,11 +90,21 @@ impl Services {
     }
 }
 
+/// The directory of the package whose tests are running, read at run time:
+/// the build is shared between checkouts (one target dir), so a path baked
+/// in at compile time may name another checkout than the one under test.
+pub fn package_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn find_root() -> PathBuf {
     if let Ok(dir) = std::env::var("AULA_ROOT") {
         return PathBuf::from(dir);
     }
-    let start = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let start = package_dir();
     start
         .ancestors()
         .find(|dir| dir.join(".aula").is_dir() || dir.join("Cargo.lock").is_file())

@@ -309,7 +309,7 @@ impl Env {
 
 /// The pipelines folder with the shipped SQL and the topics renamed to this test's own.
 fn pipelines(dir: &Path, activity_topic: &str, events_topic: &str) {
-    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let shipped = aula_test_support::package_dir().join("pipelines");
     let target = dir.join("pipelines");
     copy_dir(&shipped.join("sql"), &target.join("sql"));
     let yaml = std::fs::read_to_string(shipped.join("crm_nightly.yaml")).expect("crm_nightly.yaml");

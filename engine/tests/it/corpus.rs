@@ -9,7 +9,7 @@ use aula_engine::spec::parse_pipeline;
 
 #[test]
 fn malformed_pipelines_give_exact_messages() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let dir = aula_test_support::package_dir().join("tests/corpus");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -47,7 +47,7 @@ fn malformed_pipelines_give_exact_messages() {
 
 #[test]
 fn valid_examples_load() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/examples");
+    let dir = aula_test_support::package_dir().join("../pipelines/examples");
     if dir.exists() {
         let loaded = aula_engine::load_paths(&[dir], &Registry::builtin());
         assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);

@@ -831,7 +831,10 @@ pub(crate) fn load(session: &LakeSession) {
 
 /// The shipped SQL models folder.
 pub(crate) fn models_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // Read at run time: the shared target dir may hold a build compiled in another checkout.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .join("..")
         .join("pipelines")
         .join("sql")

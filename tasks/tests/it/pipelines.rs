@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use aula_engine::load_paths;
 
 fn pipelines_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    aula_test_support::package_dir()
         .join("..")
         .join("pipelines")
 }
