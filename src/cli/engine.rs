@@ -203,6 +203,24 @@ pub(crate) enum BenchCommand {
     },
 }
 
+/// The pipeline, the store and the run of the interval containing `date`,
+/// for commands that act on a run that must already exist.
+async fn existing_run(
+    common: &Common,
+    pipeline: &str,
+    date: &str,
+) -> anyhow::Result<(Arc<Pipeline>, Arc<dyn Store>, store::RunRecord)> {
+    let p = load_pipeline(common, pipeline)?;
+    let date = p.parse_date(date).map_err(anyhow::Error::msg)?;
+    let store = open_store(common).await?;
+    let iv = scheduler::interval_for(&p, date);
+    let run = store
+        .get_run(&p.id, iv.start)
+        .await?
+        .with_context(|| format!("{} has no run for {}", p.id, iv.start))?;
+    Ok((p, store, run))
+}
+
 async fn open_store(common: &Common) -> anyhow::Result<Arc<dyn Store>> {
     match &common.state_url {
         Some(url) => store::open(url)
@@ -533,14 +551,7 @@ pub(crate) async fn run(cmd: EngineCommand) -> anyhow::Result<ExitCode> {
             downstream,
             common,
         } => {
-            let p = load_pipeline(&common, &pipeline)?;
-            let date = p.parse_date(&date).map_err(anyhow::Error::msg)?;
-            let store = open_store(&common).await?;
-            let iv = scheduler::interval_for(&p, date);
-            let run = store
-                .get_run(&p.id, iv.start)
-                .await?
-                .with_context(|| format!("{} has no run for {}", p.id, iv.start))?;
+            let (p, store, run) = existing_run(&common, &pipeline, &date).await?;
             let ex = Executor::new(
                 store,
                 registry(&common),
@@ -555,7 +566,7 @@ pub(crate) async fn run(cmd: EngineCommand) -> anyhow::Result<ExitCode> {
                     "cleared {} task(s) of {} {}: {}",
                     ids.len(),
                     p.id,
-                    iv.start,
+                    run.logical_date,
                     ids.join(", ")
                 );
             }
@@ -612,14 +623,7 @@ pub(crate) async fn run(cmd: EngineCommand) -> anyhow::Result<ExitCode> {
             try_number,
             common,
         } => {
-            let p = load_pipeline(&common, &pipeline)?;
-            let date = p.parse_date(&date).map_err(anyhow::Error::msg)?;
-            let store = open_store(&common).await?;
-            let iv = scheduler::interval_for(&p, date);
-            let run = store
-                .get_run(&p.id, iv.start)
-                .await?
-                .with_context(|| format!("{} has no run for {}", p.id, iv.start))?;
+            let (p, store, run) = existing_run(&common, &pipeline, &date).await?;
             let tries = store.tries(&run.id, Some(&task)).await?;
             let t = match try_number {
                 Some(n) => tries.iter().find(|t| t.try_number == n).with_context(|| {
@@ -627,7 +631,7 @@ pub(crate) async fn run(cmd: EngineCommand) -> anyhow::Result<ExitCode> {
                 })?,
                 None => tries
                     .last()
-                    .with_context(|| format!("task {task} has not run for {}", iv.start))?,
+                    .with_context(|| format!("task {task} has not run for {}", run.logical_date))?,
             };
             let lines = store.logs(&run.id, &task, t.try_number).await?;
             if common.json {
@@ -637,7 +641,7 @@ pub(crate) async fn run(cmd: EngineCommand) -> anyhow::Result<ExitCode> {
                     "# {} {} {} try {} — {}{}",
                     p.id,
                     task,
-                    iv.start,
+                    run.logical_date,
                     t.try_number,
                     t.outcome.as_deref().unwrap_or("running"),
                     t.error
