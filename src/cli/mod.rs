@@ -54,11 +54,13 @@ enum Command {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     // Delta's kernel narrates every snapshot at INFO and logs probes of
-    // tables that do not exist yet as errors; its real failures reach us as
-    // errors anyway. AULA_LOG overrides.
+    // tables that do not exist yet as errors, and its writer warns on every
+    // file that binary columns (dead letters' raw bytes) get no statistics;
+    // its real failures reach us as errors anyway. AULA_LOG overrides.
     let filter = EnvFilter::try_from_env("AULA_LOG").unwrap_or_else(|_| {
         EnvFilter::new(
-            "info,buoyant_kernel=off,delta_kernel=off,deltalake_core=warn,deltalake=warn",
+            "info,buoyant_kernel=off,delta_kernel=off,deltalake_core=warn,deltalake=warn,\
+             deltalake_core::writer::stats=error",
         )
     });
     let builder = tracing_subscriber::fmt()

@@ -19,14 +19,17 @@
 //! the start, and commits the next offsets as Delta `txn` actions in the same
 //! commit as the rows: a crash anywhere loses nothing and duplicates nothing.
 //! Messages that fail to decode go to the dead-letter table with their raw
-//! bytes, position and error (written after the data commit, keyed by the
-//! same offsets, so a retry never writes them twice).
+//! bytes, position and error. That table is a second commit, after the
+//! data's, and it stores its own offsets (an empty commit when a run had no
+//! bad message): a retry never writes a dead letter twice, and if a crash
+//! falls between the two commits, the next run finds the dead-letter offsets
+//! behind the data's, reads that gap again and writes only its failures.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use aula_connectors::kafka::{ConsumeOptions, JSON_TEXT, KafkaSource, offset_key};
+use aula_connectors::kafka::{ConsumeOptions, JSON_TEXT, KafkaSource, PartitionRange, offset_key};
 use aula_engine::operator::{BoxFuture, ConfigError, LogStream, Operator, TaskConfig};
 use aula_engine::{TaskContext, TaskError};
 use aula_warehouse::{BatchStream, BoxError, WriteMode, WriteOptions};
@@ -168,6 +171,9 @@ impl Operator for KafkaConsume {
                     }
                 }
             }
+            if let Some(dl) = &c.dead_letter {
+                catch_up_dead_letters(&source, &table_name(dl)?, &c, &stored, ctx).await?;
+            }
             let ranges = source
                 .plan(&c.topics, &stored)
                 .await
@@ -227,22 +233,108 @@ impl Operator for KafkaConsume {
                 ),
             );
             if let Some(dl) = &c.dead_letter {
+                // Written even when empty: the commit records how far the
+                // dead letters are complete (see `catch_up_dead_letters`).
                 let dead = handle.dead_letters().map_err(connector_error)?;
-                if dead.num_rows() > 0 {
-                    let mut write = WriteOptions::new(WriteMode::Append);
-                    for r in &ranges {
-                        write = write.txn(r.app_id(), r.end);
-                    }
-                    lake.write(
-                        &table_name(dl)?,
-                        BatchStream::from_batches(dead.schema(), vec![dead]),
-                        write,
-                    )
-                    .await
-                    .map_err(lake_error)?;
-                }
+                write_dead_letters(&table_name(dl)?, dead, &ranges).await?;
             }
             Ok(())
         })
     }
+}
+
+/// Append dead letters with the offsets they complete, keyed so that a retry
+/// of the same ranges is skipped.
+async fn write_dead_letters(
+    table: &aula_warehouse::TableName,
+    dead: arrow::array::RecordBatch,
+    ranges: &[PartitionRange],
+) -> Result<(), TaskError> {
+    let mut write = WriteOptions::new(WriteMode::Append);
+    for r in ranges {
+        write = write.txn(r.app_id(), r.end);
+    }
+    lake()?
+        .write(
+            table,
+            BatchStream::from_batches(dead.schema(), vec![dead]),
+            write,
+        )
+        .await
+        .map_err(lake_error)?;
+    Ok(())
+}
+
+/// The dead letters of messages whose rows were committed but whose
+/// dead-letter commit never happened (a crash between the two commits):
+/// for every partition where the dead-letter table's stored offset trails
+/// the data table's, read that gap again and write only its failures. A
+/// partition the dead-letter table has never seen is read from the start of
+/// what the broker retains.
+async fn catch_up_dead_letters(
+    source: &KafkaSource,
+    dead_table: &aula_warehouse::TableName,
+    c: &ConsumeConfig,
+    data_offsets: &HashMap<(String, i32), i64>,
+    ctx: &TaskContext,
+) -> Result<(), TaskError> {
+    if data_offsets.is_empty() {
+        return Ok(());
+    }
+    let lake = lake()?;
+    let mut dead_offsets = HashMap::new();
+    if lake.exists(dead_table).await.map_err(lake_error)? {
+        for (topic, partition) in data_offsets.keys() {
+            let key = offset_key(topic, *partition);
+            if let Some(next) = lake
+                .txn_version(dead_table, &key)
+                .await
+                .map_err(lake_error)?
+            {
+                dead_offsets.insert((topic.clone(), *partition), next);
+            }
+        }
+    }
+    let gaps: Vec<PartitionRange> = source
+        .plan(&c.topics, &dead_offsets)
+        .await
+        .map_err(connector_error)?
+        .into_iter()
+        .filter_map(|mut r| {
+            let committed = *data_offsets.get(&(r.topic.clone(), r.partition))?;
+            r.end = r.end.min(committed);
+            (r.start < r.end).then_some(r)
+        })
+        .collect();
+    if gaps.is_empty() {
+        return Ok(());
+    }
+    let missing: i64 = gaps.iter().map(|r| r.end - r.start).sum();
+    ctx.log.write(
+        LogStream::System,
+        format!(
+            "{dead_table}: dead letters trail the committed offsets by {missing} message(s) \
+             in {} partition(s); reading them again",
+            gaps.len()
+        ),
+    );
+    // The ratio was enforced when these rows were committed; recovering
+    // their dead letters must not fail on it again.
+    let options = ConsumeOptions {
+        max_bad_ratio: 1.0,
+        ..ConsumeOptions::default()
+    };
+    let consume = source.consume(gaps.clone(), schema(&c.columns), options);
+    let handle = consume.handle();
+    consume
+        .stream
+        .try_for_each(|_| async { Ok(()) })
+        .await
+        .map_err(connector_error)?;
+    let dead = handle.dead_letters().map_err(connector_error)?;
+    ctx.log.write(
+        LogStream::System,
+        format!("{dead_table}: {} dead letter(s) recovered", dead.num_rows()),
+    );
+    write_dead_letters(dead_table, dead, &gaps).await
 }
