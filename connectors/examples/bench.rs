@@ -168,16 +168,42 @@ async fn bench_extract(n: u64) {
         base,
     );
     report("PG → Delta", n, ours, "psql COPY binary", base);
-    let cx = Command::new("python3")
+    // `scripts/bench` points this at a venv with ConnectorX installed.
+    let python = std::env::var("AULA_BENCH_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let cx = Command::new(&python)
         .args(["-c", "import connectorx"])
         .status()
         .is_ok_and(|s| s.success());
     if cx {
+        // Timed inside the interpreter, so its start-up is not counted against ConnectorX.
         let script = format!(
-            "import connectorx as cx; cx.read_sql('{url}', 'SELECT * FROM payments', return_type='arrow')"
+            "import time, resource, connectorx as cx\n\
+             t = time.perf_counter()\n\
+             n = cx.read_sql('{url}', 'SELECT * FROM payments', return_type='arrow').num_rows\n\
+             print(time.perf_counter() - t, n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
         );
-        let base = time_shell(&format!("python3 -c \"{script}\""));
-        report("PG → Delta", n, ours, "ConnectorX → Arrow", base);
+        let out = Command::new(&python)
+            .args(["-c", &script])
+            .output()
+            .expect("run ConnectorX");
+        assert!(
+            out.status.success(),
+            "ConnectorX failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut parts = text.split_whitespace();
+        let secs: f64 = parts.next().and_then(|s| s.parse().ok()).expect("seconds");
+        let rows: u64 = parts.next().and_then(|s| s.parse().ok()).expect("rows");
+        assert_eq!(rows, n, "ConnectorX read a different row count");
+        println!("ConnectorX peak RSS {} MB", parts.next().unwrap_or("?"));
+        report(
+            "PG → Delta",
+            n,
+            ours,
+            "ConnectorX → Arrow",
+            Duration::from_secs_f64(secs),
+        );
     } else {
         println!("ConnectorX: not installed (pip install connectorx), comparison skipped");
     }
@@ -204,9 +230,38 @@ async fn bench_kafka_run(n: u64) {
     use rdkafka::ClientConfig;
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let topic = unique_topic("bench");
+    // librdkafka's mock broker keeps 5 MB per partition: with a broker of its
+    // own (`scripts/bench` builds one) the topic gets enough partitions to
+    // hold every message; the shared test broker would drop the oldest.
+    let own_broker = std::env::var_os("AULA_BENCH_DEVKAFKA").map(|bin| {
+        let partitions = n.div_ceil(10_000).max(8);
+        let file = std::env::temp_dir().join(format!("{topic}.bootstrap"));
+        let child = Command::new(bin)
+            .arg("--topic")
+            .arg(format!("{topic}:{partitions}"))
+            .arg("--bootstrap-file")
+            .arg(&file)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the benchmark broker");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let bootstrap = loop {
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                break text.trim().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the benchmark broker did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        println!("broker of its own at {bootstrap}: {topic} with {partitions} partitions");
+        (child, bootstrap)
+    });
+    let bootstrap = own_broker
+        .as_ref()
+        .map(|(_, b)| b.clone())
+        .unwrap_or_else(kafka_bootstrap);
     {
         let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", kafka_bootstrap())
+            .set("bootstrap.servers", &bootstrap)
             .set("linger.ms", "20")
             .set("queue.buffering.max.messages", "1000000")
             .create()
@@ -237,12 +292,11 @@ async fn bench_kafka_run(n: u64) {
         }
     }
     let base = time_shell(&format!(
-        "kcat -C -b {} -t {topic} -e -o beginning -q",
-        kafka_bootstrap()
+        "kcat -C -b {bootstrap} -t {topic} -e -o beginning -q"
     ));
     let lake = local_lake();
     let table = TableName::parse("raw.learning_activity").expect("name");
-    let source = KafkaSource::new(&kafka_bootstrap()).expect("source");
+    let source = KafkaSource::new(&bootstrap).expect("source");
     let start = Instant::now();
     let ranges = source
         .plan(std::slice::from_ref(&topic), &HashMap::new())
@@ -276,6 +330,10 @@ async fn bench_kafka_run(n: u64) {
         "kcat",
         base,
     );
+    if let Some((mut child, _)) = own_broker {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 async fn bench_clickhouse(n: u64) {
