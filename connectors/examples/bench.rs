@@ -249,7 +249,10 @@ async fn bench_kafka_run(n: u64) {
             if let Ok(text) = std::fs::read_to_string(&file) {
                 break text.trim().to_owned();
             }
-            assert!(Instant::now() < deadline, "the benchmark broker did not start");
+            assert!(
+                Instant::now() < deadline,
+                "the benchmark broker did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         println!("broker of its own at {bootstrap}: {topic} with {partitions} partitions");

@@ -170,10 +170,7 @@ fn parquet_glob(dir: &Path) -> String {
 async fn register_parquet(session: &LakeSession, name: &str, dir: &Path) {
     let frame = session
         .context()
-        .read_parquet(
-            format!("{}/", dir.display()),
-            ParquetReadOptions::default(),
-        )
+        .read_parquet(format!("{}/", dir.display()), ParquetReadOptions::default())
         .await
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     session
@@ -242,11 +239,7 @@ async fn datafusion_run(dir: &Path, best: &mut BTreeMap<String, Figure>) {
     let (_, batches) = cohort.run(&session).await.expect("cohort_retention");
     let seconds = start.elapsed().as_secs_f64();
     let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-    keep_best(
-        best,
-        "marts.cohort_retention",
-        Figure { seconds, rows },
-    );
+    keep_best(best, "marts.cohort_retention", Figure { seconds, rows });
 }
 
 fn duckdb_run(args: &Args, script: &Path, dir: &Path, best: &mut BTreeMap<String, Figure>) {
