@@ -2,11 +2,15 @@
 # Loopback benchmark of the CRM API with wrk (Debian package `wrk`):
 # GET /api/v1/leads/{id} and POST /api/v1/leads, and the same reads/writes of
 # crm.leads through PostgREST (Debian package `postgrest`) when it is installed,
-# side by side in one run.
+# side by side in one run. wrk is closed-loop (the most the server can do); then
+# `crm/examples/loadgen.rs` sends the same two requests open-loop at a fixed
+# RATE and times each from its scheduled start, for the p99-at-1,000-req/s goal.
 #
 #   scripts/crm-bench.sh            # DURATION=15s CONNECTIONS=32 THREADS=2
+#                                   # RATE=1000 LG_DURATION=15 LG_WARMUP=3 LG_CONNECTIONS=64
 #
-# Use a release build for real figures: AULA_BIN=target/release/aula.
+# Use a release build for real figures: CARGO_PROFILE_FLAG=--release PROFILE_DIR=release
+# (or AULA_BIN=target/release/aula for the server).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -14,11 +18,12 @@ cd "$ROOT"
 : "${AULA_CONN_CRM_DB:?run scripts/services up first}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 # The CRM server alone (`aula crm serve` minus the rest of the binary); AULA_BIN=…/aula to use that.
-if [ -n "${AULA_BIN:-}" ]; then SERVE=("$AULA_BIN" crm serve); else
-  cargo build -q -p aula-crm --example serve ${CARGO_PROFILE_FLAG:-}
-  SERVE=("${CARGO_TARGET_DIR:-$HOME/.cache/aula/target}/${PROFILE_DIR:-debug}/examples/serve")
-fi
+EXAMPLES="${CARGO_TARGET_DIR:-$HOME/.cache/aula/target}/${PROFILE_DIR:-debug}/examples"
+cargo build -q -p aula-crm --example serve --example loadgen ${CARGO_PROFILE_FLAG:-}
+LOADGEN="$EXAMPLES/loadgen"
+if [ -n "${AULA_BIN:-}" ]; then SERVE=("$AULA_BIN" crm serve); else SERVE=("$EXAMPLES/serve"); fi
 DURATION="${DURATION:-15s}" CONNECTIONS="${CONNECTIONS:-32}" THREADS="${THREADS:-2}"
+RATE="${RATE:-1000}" LG_DURATION="${LG_DURATION:-15}" LG_WARMUP="${LG_WARMUP:-3}" LG_CONNECTIONS="${LG_CONNECTIONS:-64}"
 DB="aula_t_bench_$$"
 BASE="${AULA_CONN_CRM_DB%/*}"
 createdb -h 127.0.0.1 -U postgres "$DB"
@@ -89,3 +94,19 @@ CONF
 else
   echo "postgrest: not installed (Debian package \`postgrest\`); skipped" >&2
 fi
+
+# Open loop at a fixed rate: p99 from each request's scheduled start (goal < 10 ms at 1,000 req/s).
+fixed() { # name loadgen-args...
+  local name="$1" out p99
+  shift
+  out="$("$LOADGEN" --rate "$RATE" --duration "$LG_DURATION" --warmup "$LG_WARMUP" \
+    --connections "$LG_CONNECTIONS" -H "Authorization: Bearer $TOKEN" "$@")"
+  sed 's/^/    /' <<<"$out"
+  p99="$(awk '/from schedule/ { for (i = 1; i < NF; i++) if ($i == "p99") print $(i + 1) }' <<<"$out")"
+  printf '%-34s p99 %s ms at %s req/s: %s\n' "$name" "$p99" "$RATE" \
+    "$(awk -v p="$p99" 'BEGIN { print (p != "" && p < 10) ? "meets the < 10 ms goal" : "MISSES the < 10 ms goal" }')"
+}
+echo "loadgen open loop, $RATE req/s for ${LG_DURATION}s after ${LG_WARMUP}s warm-up, <= $LG_CONNECTIONS connections"
+fixed "aula GET /api/v1/leads/{id}" --url "http://127.0.0.1:$PORT/api/v1/leads/$LEAD_ID"
+fixed "aula POST /api/v1/leads" --url "http://127.0.0.1:$PORT/api/v1/leads" --method POST \
+  --body "{\"email\":\"lg-$$-{n}@example.com\",\"full_name\":\"Bench\",\"source\":\"ads\"}"
