@@ -32,7 +32,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use aula_connectors::kafka::{ConsumeOptions, JSON_TEXT, KafkaSource, PartitionRange, offset_key};
 use aula_engine::operator::{BoxFuture, ConfigError, LogStream, Operator, TaskConfig};
 use aula_engine::{TaskContext, TaskError};
-use aula_warehouse::{BatchStream, BoxError, WriteMode, WriteOptions};
+use aula_warehouse::{BatchStream, BoxError, Lake, TableName, WriteMode, WriteOptions};
 use futures::TryStreamExt;
 use serde::Deserialize;
 
@@ -158,21 +158,17 @@ impl Operator for KafkaConsume {
             let output = table_name(&c.output)?;
 
             // Offsets stored with the table's commits.
-            let mut stored = HashMap::new();
-            if lake.exists(&output).await.map_err(lake_error)? {
-                for (topic, partition) in source
+            let stored = if lake.exists(&output).await.map_err(lake_error)? {
+                let partitions = source
                     .partitions(&c.topics)
                     .await
-                    .map_err(connector_error)?
-                {
-                    let key = offset_key(&topic, partition);
-                    if let Some(next) = lake.txn_version(&output, &key).await.map_err(lake_error)? {
-                        stored.insert((topic, partition), next);
-                    }
-                }
-            }
+                    .map_err(connector_error)?;
+                stored_offsets(&lake, &output, partitions).await?
+            } else {
+                HashMap::new()
+            };
             if let Some(dl) = &c.dead_letter {
-                catch_up_dead_letters(&source, &table_name(dl)?, &c, &stored, ctx).await?;
+                catch_up_dead_letters(&source, &lake, &table_name(dl)?, &c, &stored, ctx).await?;
             }
             let ranges = source
                 .plan(&c.topics, &stored)
@@ -236,17 +232,35 @@ impl Operator for KafkaConsume {
                 // Written even when empty: the commit records how far the
                 // dead letters are complete (see `catch_up_dead_letters`).
                 let dead = handle.dead_letters().map_err(connector_error)?;
-                write_dead_letters(&table_name(dl)?, dead, &ranges).await?;
+                write_dead_letters(&lake, &table_name(dl)?, dead, &ranges).await?;
             }
             Ok(())
         })
     }
 }
 
+/// The next offset stored with an existing `table`'s commits for each of
+/// `partitions` that has one.
+async fn stored_offsets(
+    lake: &Lake,
+    table: &TableName,
+    partitions: impl IntoIterator<Item = (String, i32)>,
+) -> Result<HashMap<(String, i32), i64>, TaskError> {
+    let mut stored = HashMap::new();
+    for (topic, partition) in partitions {
+        let key = offset_key(&topic, partition);
+        if let Some(next) = lake.txn_version(table, &key).await.map_err(lake_error)? {
+            stored.insert((topic, partition), next);
+        }
+    }
+    Ok(stored)
+}
+
 /// Append dead letters with the offsets they complete, keyed so that a retry
 /// of the same ranges is skipped.
 async fn write_dead_letters(
-    table: &aula_warehouse::TableName,
+    lake: &Lake,
+    table: &TableName,
     dead: arrow::array::RecordBatch,
     ranges: &[PartitionRange],
 ) -> Result<(), TaskError> {
@@ -254,14 +268,13 @@ async fn write_dead_letters(
     for r in ranges {
         write = write.txn(r.app_id(), r.end);
     }
-    lake()?
-        .write(
-            table,
-            BatchStream::from_batches(dead.schema(), vec![dead]),
-            write,
-        )
-        .await
-        .map_err(lake_error)?;
+    lake.write(
+        table,
+        BatchStream::from_batches(dead.schema(), vec![dead]),
+        write,
+    )
+    .await
+    .map_err(lake_error)?;
     Ok(())
 }
 
@@ -273,7 +286,8 @@ async fn write_dead_letters(
 /// what the broker retains.
 async fn catch_up_dead_letters(
     source: &KafkaSource,
-    dead_table: &aula_warehouse::TableName,
+    lake: &Lake,
+    dead_table: &TableName,
     c: &ConsumeConfig,
     data_offsets: &HashMap<(String, i32), i64>,
     ctx: &TaskContext,
@@ -281,20 +295,11 @@ async fn catch_up_dead_letters(
     if data_offsets.is_empty() {
         return Ok(());
     }
-    let lake = lake()?;
-    let mut dead_offsets = HashMap::new();
-    if lake.exists(dead_table).await.map_err(lake_error)? {
-        for (topic, partition) in data_offsets.keys() {
-            let key = offset_key(topic, *partition);
-            if let Some(next) = lake
-                .txn_version(dead_table, &key)
-                .await
-                .map_err(lake_error)?
-            {
-                dead_offsets.insert((topic.clone(), *partition), next);
-            }
-        }
-    }
+    let dead_offsets = if lake.exists(dead_table).await.map_err(lake_error)? {
+        stored_offsets(lake, dead_table, data_offsets.keys().cloned()).await?
+    } else {
+        HashMap::new()
+    };
     let gaps: Vec<PartitionRange> = source
         .plan(&c.topics, &dead_offsets)
         .await
@@ -336,5 +341,5 @@ async fn catch_up_dead_letters(
         LogStream::System,
         format!("{dead_table}: {} dead letter(s) recovered", dead.num_rows()),
     );
-    write_dead_letters(dead_table, dead, &gaps).await
+    write_dead_letters(lake, dead_table, dead, &gaps).await
 }
