@@ -7,9 +7,11 @@
 //! p FROM staging`. A rerun therefore replaces and never duplicates, and a
 //! crash before the swap leaves the target untouched.
 //!
-//! Rows travel as RowBinary over HTTP, encoded per the *target's* column
-//! types (read with `DESCRIBE TABLE`), so a declared DDL (`UInt64`,
-//! `Nullable(Float64)`, `DateTime`) is honoured whatever the Arrow types.
+//! Rows travel as `Native` blocks over HTTP (columnar, so fixed-width
+//! columns are copied as they are and the server parses no rows), encoded
+//! per the *target's* column types (read with `DESCRIBE TABLE`), so a
+//! declared DDL (`UInt64`, `Nullable(Float64)`, `DateTime`) is honoured
+//! whatever the Arrow types.
 //! Everything here works on ClickHouse 18.16 (no `DateTime64`, no
 //! Arrow/Parquet formats, partitions found through `system.parts`) and on
 //! current servers.
@@ -25,8 +27,11 @@ use futures::{Stream, StreamExt};
 
 use crate::error::{ConnectorError, Result};
 
-/// Rows encoded before a chunk goes on the wire.
+/// Rows per `Native` block sent.
 pub const DEFAULT_BLOCK_ROWS: usize = 131_072;
+
+/// Concurrent INSERTs per load unless configured.
+pub const DEFAULT_INSERTS: usize = 2;
 
 /// A ClickHouse server and database, reached over HTTP.
 #[derive(Clone)]
@@ -34,6 +39,8 @@ pub struct ClickHouse {
     client: clickhouse::Client,
     database: String,
     major: u32,
+    /// Concurrent INSERTs per load (see [`ClickHouse::with_inserts`]).
+    inserts: usize,
 }
 
 impl std::fmt::Debug for ClickHouse {
@@ -136,7 +143,16 @@ impl ClickHouse {
             client,
             database: database.to_owned(),
             major,
+            inserts: DEFAULT_INSERTS,
         })
+    }
+
+    /// How many INSERTs a load runs at once into its staging table. The
+    /// server spends a thread per INSERT parsing and writing blocks, which
+    /// is a load's bottleneck; more than a few only adds parts to merge.
+    pub fn with_inserts(mut self, n: usize) -> Self {
+        self.inserts = n.max(1);
+        self
     }
 
     /// The server's major version (18 for 18.16).
@@ -257,7 +273,7 @@ impl ClickHouse {
     pub async fn columns(&self, table: &str) -> Result<Vec<(String, String)>> {
         let out = self
             .fetch_text(&format!(
-                "DESCRIBE TABLE {} FORMAT TabSeparated",
+                "DESCRIBE TABLE {} FORMAT TabSeparatedRaw",
                 self.qualified(table)?
             ))
             .await?;
@@ -338,10 +354,9 @@ impl ClickHouse {
     {
         let col_list: Result<Vec<String>> = columns.iter().map(|(n, _)| ident(n)).collect();
         let sql = format!(
-            "INSERT INTO {staging} ({}) FORMAT RowBinary",
+            "INSERT INTO {staging} ({}) FORMAT Native",
             col_list?.join(", ")
         );
-        let mut insert = self.client.insert_formatted_with(sql);
         let types: Vec<ChType> = columns
             .iter()
             .map(|(n, t)| {
@@ -350,51 +365,86 @@ impl ClickHouse {
                 })
             })
             .collect::<Result<_>>()?;
-        let mut rows = 0u64;
-        let mut buf: Vec<u8> = Vec::with_capacity(8 << 20);
-        let mut buffered = 0usize;
-        let mut batches = std::pin::pin!(batches);
-        while let Some(batch) = batches.next().await {
-            let batch = batch.map_err(|e| ConnectorError::External {
-                system: "ClickHouse load input",
-                message: e.to_string(),
-            })?;
-            let encoders = columns
-                .iter()
-                .zip(&types)
-                .map(|((name, _), ty)| {
-                    let col = batch.column_by_name(name).ok_or_else(|| {
-                        ConnectorError::bad(
-                            "ClickHouse",
-                            format!("column `{name}` of {target} is not in the input"),
-                        )
+        // Several INSERTs into the staging table at once: the server parses
+        // and writes each on a thread of its own, which is where a load
+        // spends its time. Encoded blocks go to whichever is free.
+        let (block_tx, block_rx) = tokio::sync::mpsc::channel::<Bytes>(2 * self.inserts);
+        let block_rx = Arc::new(tokio::sync::Mutex::new(block_rx));
+        let mut inserts = tokio::task::JoinSet::new();
+        for _ in 0..self.inserts {
+            let mut insert = self.client.insert_formatted_with(sql.clone());
+            let block_rx = block_rx.clone();
+            inserts.spawn(async move {
+                loop {
+                    let next = block_rx.lock().await.recv().await;
+                    let Some(block) = next else { break };
+                    insert
+                        .send(block)
+                        .await
+                        .map_err(ConnectorError::clickhouse)?;
+                }
+                insert.end().await.map_err(ConnectorError::clickhouse)
+            });
+        }
+        let encoded = async {
+            let mut rows = 0u64;
+            let mut pending: Vec<RecordBatch> = Vec::new();
+            let mut pending_rows = 0usize;
+            let mut batches = std::pin::pin!(batches);
+            loop {
+                let next = batches.next().await;
+                let done = next.is_none();
+                if let Some(batch) = next {
+                    let batch = batch.map_err(|e| ConnectorError::External {
+                        system: "ClickHouse load input",
+                        message: e.to_string(),
                     })?;
-                    Encoder::new(name, ty, col)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            for row in 0..batch.num_rows() {
-                for enc in &encoders {
-                    enc.encode(row, &mut buf)?;
+                    pending_rows += batch.num_rows();
+                    if batch.num_rows() > 0 {
+                        pending.push(batch);
+                    }
+                }
+                if pending.is_empty() || (!done && pending_rows < block_rows) {
+                    if done {
+                        break;
+                    }
+                    continue;
+                }
+                // One Native block of about `block_rows` rows: the server
+                // writes blocks as they come, so small ones mean small parts.
+                let batch = if pending.len() == 1 {
+                    pending.remove(0)
+                } else {
+                    arrow::compute::concat_batches(&pending[0].schema(), &pending)?
+                };
+                pending.clear();
+                pending_rows = 0;
+                let block = native_block(target, columns, &types, &batch)?;
+                rows += batch.num_rows() as u64;
+                if block_tx.send(block).await.is_err() {
+                    break; // an INSERT failed; its error is reported below
+                }
+                if done {
+                    break;
                 }
             }
-            rows += batch.num_rows() as u64;
-            buffered += batch.num_rows();
-            if buffered >= block_rows {
-                insert
-                    .send(Bytes::from(std::mem::take(&mut buf)))
-                    .await
-                    .map_err(ConnectorError::clickhouse)?;
-                buf.reserve(8 << 20);
-                buffered = 0;
+            drop(block_tx);
+            Ok::<u64, ConnectorError>(rows)
+        }
+        .await;
+        let mut failed = None;
+        while let Some(joined) = inserts.join_next().await {
+            let r = joined
+                .map_err(|e| ConnectorError::clickhouse(format!("insert task failed: {e}")))
+                .and_then(|r| r);
+            if let Err(e) = r {
+                failed.get_or_insert(e);
             }
         }
-        if !buf.is_empty() {
-            insert
-                .send(Bytes::from(buf))
-                .await
-                .map_err(ConnectorError::clickhouse)?;
+        let rows = encoded?;
+        if let Some(e) = failed {
+            return Err(e);
         }
-        insert.end().await.map_err(ConnectorError::clickhouse)?;
 
         let parts = self
             .fetch_text(&format!(
@@ -426,6 +476,28 @@ impl ClickHouse {
         }
         Ok(LoadReport { rows, partitions })
     }
+}
+
+/// One `Native` block: column count, row count, then each column whole.
+fn native_block(
+    target: &str,
+    columns: &[(String, String)],
+    types: &[ChType],
+    batch: &RecordBatch,
+) -> Result<Bytes> {
+    let mut buf = Vec::with_capacity(batch.get_array_memory_size() + 1024);
+    varint(columns.len() as u64, &mut buf);
+    varint(batch.num_rows() as u64, &mut buf);
+    for ((name, described), ty) in columns.iter().zip(types) {
+        let col = batch.column_by_name(name).ok_or_else(|| {
+            ConnectorError::bad(
+                "ClickHouse",
+                format!("column `{name}` of {target} is not in the input"),
+            )
+        })?;
+        Encoder::new(name, described, ty, col)?.encode(&mut buf)?;
+    }
+    Ok(Bytes::from(buf))
 }
 
 fn short_id() -> String {
@@ -480,7 +552,7 @@ fn ch_type_for(dt: &DataType, major: u32) -> Option<String> {
     })
 }
 
-/// A ClickHouse column type, as far as RowBinary encoding cares.
+/// A ClickHouse column type, as far as `Native` encoding cares.
 #[derive(Debug, Clone, PartialEq)]
 enum ChType {
     UInt8,
@@ -581,15 +653,19 @@ impl ChType {
     }
 }
 
-/// Encodes one column of one batch, row by row, as RowBinary.
+/// One column of one batch, cast to the Arrow type its ClickHouse column
+/// reads, ready to be written in ClickHouse's `Native` layout.
 struct Encoder<'a> {
     name: &'a str,
+    /// The type name sent in the block header (the target's, without
+    /// `LowCardinality`, which the server adds back on insert).
+    type_name: String,
     ty: &'a ChType,
     array: ArrayRef,
 }
 
 impl<'a> Encoder<'a> {
-    fn new(name: &'a str, ty: &'a ChType, col: &ArrayRef) -> Result<Self> {
+    fn new(name: &'a str, described: &str, ty: &'a ChType, col: &ArrayRef) -> Result<Self> {
         let want = ty.arrow();
         let array = if col.data_type() == &want {
             col.clone()
@@ -608,17 +684,45 @@ impl<'a> Encoder<'a> {
                 )
             })?
         };
-        Ok(Encoder { name, ty, array })
-    }
-
-    fn encode(&self, row: usize, out: &mut Vec<u8>) -> Result<()> {
-        encode_value(self.ty, &self.array, row, out).map_err(|message| {
-            ConnectorError::bad(
-                "ClickHouse",
-                format!("column `{}`, row {row}: {message}", self.name),
-            )
+        Ok(Encoder {
+            name,
+            type_name: without_low_cardinality(described),
+            ty,
+            array,
         })
     }
+
+    /// Name, type and the whole column's data, as a `Native` block holds them.
+    fn encode(&self, out: &mut Vec<u8>) -> Result<()> {
+        string(self.name, out);
+        string(&self.type_name, out);
+        encode_column(self.ty, &self.array, out).map_err(|message| {
+            ConnectorError::bad("ClickHouse", format!("column `{}`: {message}", self.name))
+        })
+    }
+}
+
+/// `LowCardinality(T)` → `T`, at any depth: a `Native` block may carry the
+/// plain type and the server converts it into the column's dictionary form
+/// (ClickHouse 18.16 has no `LowCardinality` at all).
+fn without_low_cardinality(t: &str) -> String {
+    const LC: &str = "LowCardinality(";
+    let mut s = t.trim().to_owned();
+    while let Some(i) = s.find(LC) {
+        let start = i + LC.len();
+        let mut depth = 1;
+        let end = s[start..].char_indices().find_map(|(j, c)| {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            (depth == 0).then_some(start + j)
+        });
+        let Some(end) = end else { break };
+        s = format!("{}{}{}", &s[..i], &s[start..end], &s[end + 1..]);
+    }
+    s
 }
 
 fn varint(mut n: u64, out: &mut Vec<u8>) {
@@ -629,91 +733,166 @@ fn varint(mut n: u64, out: &mut Vec<u8>) {
     out.push(n as u8);
 }
 
-fn prim<T: arrow::array::ArrowPrimitiveType>(a: &ArrayRef) -> &arrow::array::PrimitiveArray<T> {
-    a.as_primitive::<T>()
+fn string(s: &str, out: &mut Vec<u8>) {
+    varint(s.len() as u64, out);
+    out.extend_from_slice(s.as_bytes());
 }
 
-fn encode_value(ty: &ChType, a: &ArrayRef, row: usize, out: &mut Vec<u8>) -> Result<(), String> {
-    use arrow::datatypes as t;
-    if let ChType::Nullable(inner) = ty {
-        if a.is_null(row) {
-            out.push(1);
-            return Ok(());
+/// The raw little-endian values of a primitive column: what `Native` holds
+/// for fixed-width types (values under nulls included; the null map masks them).
+fn raw_values<T: arrow::array::ArrowPrimitiveType>(a: &ArrayRef, out: &mut Vec<u8>) {
+    let values = a.as_primitive::<T>().values();
+    if cfg!(target_endian = "little") {
+        out.extend_from_slice(values.inner().as_slice());
+    } else {
+        for v in values.iter() {
+            out.extend_from_slice(arrow::datatypes::ToByteSlice::to_byte_slice(v));
         }
-        out.push(0);
-        return encode_value(inner, a, row, out);
     }
-    if a.is_null(row) && !matches!(ty, ChType::Array(_)) {
-        return Err("null in a non-Nullable column".to_owned());
+}
+
+/// Each row's value through `f`, with `default` under nulls (their value is
+/// masked by the null map, but must still be in range).
+fn each_value<T: arrow::array::ArrowPrimitiveType, const N: usize>(
+    a: &ArrayRef,
+    default: [u8; N],
+    out: &mut Vec<u8>,
+    f: impl Fn(T::Native) -> Result<[u8; N], String>,
+) -> Result<(), String> {
+    let p = a.as_primitive::<T>();
+    out.reserve(p.len() * N);
+    for (i, v) in p.values().iter().enumerate() {
+        if p.is_null(i) {
+            out.extend_from_slice(&default);
+        } else {
+            out.extend_from_slice(&f(*v)?);
+        }
     }
+    Ok(())
+}
+
+/// One column in ClickHouse's `Native` layout: fixed-width values back to
+/// back, strings length-prefixed, `Nullable` as a null map then the values,
+/// `Array` as cumulative end offsets then the flattened values.
+fn encode_column(ty: &ChType, a: &ArrayRef, out: &mut Vec<u8>) -> Result<(), String> {
+    if let ChType::Nullable(inner) = ty {
+        out.reserve(a.len());
+        out.extend((0..a.len()).map(|i| u8::from(a.is_null(i))));
+        return encode_values(inner, a, out);
+    }
+    // ClickHouse has no NULL array: a null list loads as [].
+    if !matches!(ty, ChType::Array(_))
+        && a.null_count() > 0
+        && let Some(row) = (0..a.len()).find(|&i| a.is_null(i))
+    {
+        return Err(format!("row {row}: null in a non-Nullable column"));
+    }
+    encode_values(ty, a, out)
+}
+
+/// The values of a column, a type's default under nulls (a null map, written
+/// by the caller, masks them).
+fn encode_values(ty: &ChType, a: &ArrayRef, out: &mut Vec<u8>) -> Result<(), String> {
+    use arrow::datatypes as t;
     match ty {
-        ChType::UInt8 => out.push(prim::<t::UInt8Type>(a).value(row)),
-        ChType::UInt16 => out.extend(prim::<t::UInt16Type>(a).value(row).to_le_bytes()),
-        ChType::UInt32 => out.extend(prim::<t::UInt32Type>(a).value(row).to_le_bytes()),
-        ChType::UInt64 => out.extend(prim::<t::UInt64Type>(a).value(row).to_le_bytes()),
-        ChType::Int8 => out.extend(prim::<t::Int8Type>(a).value(row).to_le_bytes()),
-        ChType::Int16 => out.extend(prim::<t::Int16Type>(a).value(row).to_le_bytes()),
-        ChType::Int32 => out.extend(prim::<t::Int32Type>(a).value(row).to_le_bytes()),
-        ChType::Int64 => out.extend(prim::<t::Int64Type>(a).value(row).to_le_bytes()),
-        ChType::Float32 => out.extend(prim::<t::Float32Type>(a).value(row).to_le_bytes()),
-        ChType::Float64 => out.extend(prim::<t::Float64Type>(a).value(row).to_le_bytes()),
+        ChType::UInt8 => raw_values::<t::UInt8Type>(a, out),
+        ChType::UInt16 => raw_values::<t::UInt16Type>(a, out),
+        ChType::UInt32 => raw_values::<t::UInt32Type>(a, out),
+        ChType::UInt64 => raw_values::<t::UInt64Type>(a, out),
+        ChType::Int8 => raw_values::<t::Int8Type>(a, out),
+        ChType::Int16 => raw_values::<t::Int16Type>(a, out),
+        ChType::Int32 => raw_values::<t::Int32Type>(a, out),
+        ChType::Int64 => raw_values::<t::Int64Type>(a, out),
+        ChType::Float32 => raw_values::<t::Float32Type>(a, out),
+        ChType::Float64 => raw_values::<t::Float64Type>(a, out),
         ChType::String => {
-            let s = a.as_string::<i32>().value(row);
-            varint(s.len() as u64, out);
-            out.extend_from_slice(s.as_bytes());
+            let s = a.as_string::<i32>();
+            out.reserve(s.values().len() + s.len());
+            for i in 0..s.len() {
+                // Null rows (under a null map) hold "".
+                let v = if s.is_null(i) { "" } else { s.value(i) };
+                string(v, out);
+            }
         }
         ChType::Uuid => {
-            let s = a.as_string::<i32>().value(row);
-            let hex: String = s.chars().filter(|c| *c != '-').collect();
-            let v = u128::from_str_radix(&hex, 16).map_err(|_| format!("{s:?} is not a UUID"))?;
-            if hex.len() != 32 {
-                return Err(format!("{s:?} is not a UUID"));
+            let s = a.as_string::<i32>();
+            for i in 0..s.len() {
+                if s.is_null(i) {
+                    out.extend_from_slice(&[0; 16]);
+                    continue;
+                }
+                let text = s.value(i);
+                let hex: String = text.chars().filter(|c| *c != '-').collect();
+                let v = u128::from_str_radix(&hex, 16)
+                    .ok()
+                    .filter(|_| hex.len() == 32)
+                    .ok_or_else(|| format!("row {i}: {text:?} is not a UUID"))?;
+                out.extend(((v >> 64) as u64).to_le_bytes());
+                out.extend((v as u64).to_le_bytes());
             }
-            out.extend(((v >> 64) as u64).to_le_bytes());
-            out.extend((v as u64).to_le_bytes());
         }
-        ChType::Date => {
-            let d = prim::<t::Date32Type>(a).value(row);
-            let d = u16::try_from(d)
-                .map_err(|_| format!("date (day {d}) is outside 1970-01-01..2149-06-06"))?;
-            out.extend(d.to_le_bytes());
-        }
-        ChType::DateTime => {
-            let us = prim::<t::TimestampMicrosecondType>(a).value(row);
-            let s = us.div_euclid(1_000_000);
-            let s = u32::try_from(s)
-                .map_err(|_| format!("timestamp {us}µs is outside DateTime's range"))?;
-            out.extend(s.to_le_bytes());
-        }
+        ChType::Date => each_value::<t::Date32Type, 2>(a, [0; 2], out, |d| {
+            u16::try_from(d)
+                .map(u16::to_le_bytes)
+                .map_err(|_| format!("date (day {d}) is outside 1970-01-01..2149-06-06"))
+        })?,
+        ChType::DateTime => each_value::<t::TimestampMicrosecondType, 4>(a, [0; 4], out, |us| {
+            u32::try_from(us.div_euclid(1_000_000))
+                .map(u32::to_le_bytes)
+                .map_err(|_| format!("timestamp {us}µs is outside DateTime's range"))
+        })?,
+        ChType::DateTime64(6) => raw_values::<t::TimestampMicrosecondType>(a, out),
         ChType::DateTime64(p) => {
-            let us = prim::<t::TimestampMicrosecondType>(a).value(row);
-            let v = if *p >= 6 {
-                us.checked_mul(10i64.pow(p - 6))
-                    .ok_or("timestamp out of range")?
-            } else {
-                us.div_euclid(10i64.pow(6 - p))
-            };
-            out.extend(v.to_le_bytes());
+            let p = *p;
+            each_value::<t::TimestampMicrosecondType, 8>(a, [0; 8], out, |us| {
+                let v = if p >= 6 {
+                    us.checked_mul(10i64.pow(p - 6))
+                        .ok_or_else(|| format!("timestamp {us}µs out of range"))?
+                } else {
+                    us.div_euclid(10i64.pow(6 - p))
+                };
+                Ok(v.to_le_bytes())
+            })?
         }
         ChType::Decimal(p, _) => {
-            let v = prim::<t::Decimal128Type>(a).value(row);
             match p {
-                0..=9 => out.extend((v as i32).to_le_bytes()),
-                10..=18 => out.extend((v as i64).to_le_bytes()),
-                _ => out.extend(v.to_le_bytes()),
+                0..=9 => each_value::<t::Decimal128Type, 4>(a, [0; 4], out, |v| {
+                    Ok((v as i32).to_le_bytes())
+                })?,
+                10..=18 => each_value::<t::Decimal128Type, 8>(a, [0; 8], out, |v| {
+                    Ok((v as i64).to_le_bytes())
+                })?,
+                _ => raw_values::<t::Decimal128Type>(a, out),
             }
         }
         ChType::Array(inner) => {
-            // ClickHouse has no NULL array: a null list loads as [].
-            if a.is_null(row) {
-                out.push(0);
-                return Ok(());
-            }
             let list: &GenericListArray<i32> = a.as_list::<i32>();
-            let values = list.value(row);
-            varint(values.len() as u64, out);
-            for i in 0..values.len() {
-                encode_value(inner, &values, i, out)?;
+            let offsets = list.value_offsets();
+            let first = offsets.first().copied().unwrap_or(0);
+            let mut end = 0u64;
+            for i in 0..list.len() {
+                if !list.is_null(i) {
+                    end += (offsets[i + 1] - offsets[i]) as u64;
+                }
+                out.extend(end.to_le_bytes());
+            }
+            // The flattened values of the non-null lists, in order.
+            let last = offsets.last().copied().unwrap_or(0);
+            let values = list.values().slice(first as usize, (last - first) as usize);
+            if list.null_count() == 0 {
+                encode_column(inner, &values, out)?;
+            } else {
+                let kept: Vec<ArrayRef> = (0..list.len())
+                    .filter(|&i| !list.is_null(i))
+                    .map(|i| list.value(i))
+                    .collect();
+                let kept: Vec<&dyn Array> = kept.iter().map(|a| a.as_ref()).collect();
+                let values = if kept.is_empty() {
+                    values.slice(0, 0)
+                } else {
+                    arrow::compute::concat(&kept).map_err(|e| e.to_string())?
+                };
+                encode_column(inner, &values, out)?;
             }
         }
         ChType::Nullable(_) => return Err("nested Nullable".to_owned()),
@@ -752,6 +931,54 @@ mod tests {
             Some(ChType::String)
         );
         assert_eq!(ChType::parse("Map(String, String)"), None);
+    }
+
+    #[test]
+    fn low_cardinality_is_sent_as_its_inner_type() {
+        assert_eq!(without_low_cardinality("LowCardinality(String)"), "String");
+        assert_eq!(
+            without_low_cardinality("Array(LowCardinality(Nullable(String)))"),
+            "Array(Nullable(String))"
+        );
+        assert_eq!(
+            without_low_cardinality("DateTime('UTC')"),
+            "DateTime('UTC')"
+        );
+    }
+
+    #[test]
+    fn native_columns_follow_the_clickhouse_layout() {
+        use arrow::array::{Int32Array, ListArray, StringArray};
+        let mut out = Vec::new();
+        let a: ArrayRef = Arc::new(StringArray::from(vec![Some("ab"), None]));
+        let ty = ChType::Nullable(Box::new(ChType::String));
+        encode_column(&ty, &a, &mut out).expect("encode");
+        assert_eq!(out, [0, 1, 2, b'a', b'b', 0], "null map, then values");
+
+        out.clear();
+        let a: ArrayRef = Arc::new(ListArray::from_iter_primitive::<
+            arrow::datatypes::Int32Type,
+            _,
+            _,
+        >(vec![
+            Some(vec![Some(1), Some(2)]),
+            None,
+            Some(vec![Some(3)]),
+        ]));
+        let ty = ChType::Array(Box::new(ChType::Int32));
+        encode_column(&ty, &a, &mut out).expect("encode");
+        let mut want = Vec::new();
+        for end in [2u64, 2, 3] {
+            want.extend(end.to_le_bytes());
+        }
+        for v in [1i32, 2, 3] {
+            want.extend(v.to_le_bytes());
+        }
+        assert_eq!(out, want, "end offsets, then the flattened values");
+
+        let a: ArrayRef = Arc::new(Int32Array::from(vec![Some(1), None]));
+        let err = encode_column(&ChType::Int32, &a, &mut Vec::new()).expect_err("null");
+        assert!(err.contains("row 1"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Sources and sinks speaking Arrow: PostgreSQL (COPY binary → Arrow),
 //! Kafka (JSON → Arrow, bounded by offsets) and ClickHouse (Arrow →
-//! RowBinary, idempotent per partition).
+//! Native blocks, idempotent per partition).
 //!
 //! These are library APIs; the engine's task kinds (`postgres.extract`,
 //! `kafka.consume`, `clickhouse.load`) are thin adapters over them that add
