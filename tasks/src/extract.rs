@@ -59,6 +59,9 @@ struct ExtractConfig {
     merge_key: Option<String>,
     #[serde(default)]
     batch_rows: Option<usize>,
+    /// COPY streams for a large table (one per core when unset).
+    #[serde(default)]
+    parallel: Option<usize>,
 }
 
 pub(crate) struct PostgresExtract;
@@ -74,6 +77,9 @@ fn request(c: &ExtractConfig) -> Result<ExtractRequest, String> {
     };
     if let Some(rows) = c.batch_rows {
         request = request.batch_rows(rows);
+    }
+    if let Some(n) = c.parallel {
+        request = request.parallel(n);
     }
     Ok(request)
 }

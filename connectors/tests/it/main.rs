@@ -7,4 +7,5 @@ mod clickhouse;
 mod common;
 mod incremental;
 mod kafka;
+mod parallel;
 mod roundtrip;
