@@ -57,7 +57,73 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// CPU seconds (user + system) a process has used so far, from `/proc`.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is the
+    // 12th and stime the 13th of them.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / 100.0
+}
+
+/// CPU seconds the whole machine has been busy (all cores), from `/proc/stat`.
+fn machine_busy_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: busy = all but idle, iowait.
+    let busy: f64 = v
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, x)| x)
+        .sum();
+    busy / 100.0
+}
+
+/// Where the CPU went during a measured part: this process and the machine.
+struct CpuUse {
+    ours: f64,
+    machine: f64,
+    start: Instant,
+}
+
+impl CpuUse {
+    fn start() -> Self {
+        CpuUse {
+            ours: cpu_secs(std::process::id()),
+            machine: machine_busy_secs(),
+            start: Instant::now(),
+        }
+    }
+
+    fn print(&self, what: &str) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let wall = self.start.elapsed().as_secs_f64();
+        println!(
+            "{what}: {wall:.2}s wall; CPU: ours {:.2}s, whole machine {:.2}s of {:.2}s available",
+            cpu_secs(std::process::id()) - self.ours,
+            machine_busy_secs() - self.machine,
+            wall * cores as f64
+        );
+    }
+}
+
 fn time_shell(cmd: &str) -> Duration {
+    let cpu = CpuUse::start();
     let start = Instant::now();
     let status = Command::new("sh")
         .arg("-c")
@@ -66,7 +132,9 @@ fn time_shell(cmd: &str) -> Duration {
         .status()
         .expect("shell");
     assert!(status.success(), "baseline command failed: {cmd}");
-    start.elapsed()
+    let took = start.elapsed();
+    cpu.print(cmd.split_whitespace().next().unwrap_or("baseline"));
+    took
 }
 
 fn local_lake() -> Lake {
@@ -86,6 +154,19 @@ fn report(what: &str, n: u64, ours: Duration, base_name: &str, base: Duration) {
     );
 }
 
+/// The extract of the `payments` table; `AULA_BENCH_PG_PARALLEL=N` sets
+/// its COPY streams (default: the library's, one per core).
+fn payments_request() -> ExtractRequest {
+    let request = ExtractRequest::table("public", "payments");
+    match std::env::var("AULA_BENCH_PG_PARALLEL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(n) => request.parallel(n),
+        None => request,
+    }
+}
+
 async fn payments_lake(n: u64) -> (Lake, TableName, String, Duration) {
     let pg = fresh_pg("bench").await;
     let pool = pg.pool().await;
@@ -93,11 +174,18 @@ async fn payments_lake(n: u64) -> (Lake, TableName, String, Duration) {
         .execute(&pool)
         .await
         .expect("generate rows");
+    // Hint bits and the visibility map set, as on any table that has been
+    // vacuumed: otherwise the first reader (ours) pays for writing them.
+    sqlx::raw_sql("VACUUM (FREEZE, ANALYZE) payments")
+        .execute(&pool)
+        .await
+        .expect("vacuum");
     pool.close().await;
     let lake = local_lake();
     let table = TableName::parse("raw.payments").expect("name");
+    let cpu = CpuUse::start();
     let start = Instant::now();
-    let ex = postgres::extract(&pg.url, &ExtractRequest::table("public", "payments"))
+    let ex = postgres::extract(&pg.url, &payments_request())
         .await
         .expect("extract");
     let input = BatchStream::new(
@@ -109,7 +197,9 @@ async fn payments_lake(n: u64) -> (Lake, TableName, String, Duration) {
         .await
         .expect("write");
     assert_eq!(out.input_rows, n);
-    (lake, table, pg.url, start.elapsed())
+    let ours = start.elapsed();
+    cpu.print("PG → Delta");
+    (lake, table, pg.url, ours)
 }
 
 /// PG → Arrow only (no lake), in a process of its own: the decoder's memory.
@@ -120,9 +210,13 @@ async fn bench_decode(n: u64) {
         .execute(&pool)
         .await
         .expect("generate rows");
+    sqlx::raw_sql("VACUUM (FREEZE, ANALYZE) payments")
+        .execute(&pool)
+        .await
+        .expect("vacuum");
     pool.close().await;
     let start = Instant::now();
-    let mut ex = postgres::extract(&pg.url, &ExtractRequest::table("public", "payments"))
+    let mut ex = postgres::extract(&pg.url, &payments_request())
         .await
         .expect("extract");
     let mut rows = 0u64;
@@ -148,7 +242,7 @@ async fn bench_extract(n: u64) {
     let (_lake, _table, url, ours) = payments_lake(n).await;
     // The decode alone (no lake write), to split the cost.
     let start = Instant::now();
-    let mut ex = postgres::extract(&url, &ExtractRequest::table("public", "payments"))
+    let mut ex = postgres::extract(&url, &payments_request())
         .await
         .expect("extract");
     let mut rows = 0u64;
@@ -175,35 +269,53 @@ async fn bench_extract(n: u64) {
         .status()
         .is_ok_and(|s| s.success());
     if cx {
-        // Timed inside the interpreter, so its start-up is not counted against ConnectorX.
-        let script = format!(
-            "import time, resource, connectorx as cx\n\
-             t = time.perf_counter()\n\
-             n = cx.read_sql('{url}', 'SELECT * FROM payments', return_type='arrow').num_rows\n\
-             print(time.perf_counter() - t, n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
-        );
-        let out = Command::new(&python)
-            .args(["-c", &script])
-            .output()
-            .expect("run ConnectorX");
-        assert!(
-            out.status.success(),
-            "ConnectorX failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut parts = text.split_whitespace();
-        let secs: f64 = parts.next().and_then(|s| s.parse().ok()).expect("seconds");
-        let rows: u64 = parts.next().and_then(|s| s.parse().ok()).expect("rows");
-        assert_eq!(rows, n, "ConnectorX read a different row count");
-        println!("ConnectorX peak RSS {} MB", parts.next().unwrap_or("?"));
-        report(
-            "PG → Delta",
-            n,
-            ours,
-            "ConnectorX → Arrow",
-            Duration::from_secs_f64(secs),
-        );
+        // One partition is the issue's baseline; ConnectorX split in as many
+        // partitions as there are cores (on `amount_cents`, its numeric
+        // split) is shown too, since Aula splits large tables itself.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for parts in [1, cores] {
+            let split = if parts > 1 {
+                format!(", partition_on='amount_cents', partition_num={parts}")
+            } else {
+                String::new()
+            };
+            // Timed inside the interpreter, so its start-up is not counted against ConnectorX.
+            let script = format!(
+                "import time, resource, connectorx as cx\n\
+                 t = time.perf_counter()\n\
+                 n = cx.read_sql('{url}', 'SELECT * FROM payments', return_type='arrow'{split}).num_rows\n\
+                 print(time.perf_counter() - t, n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
+            );
+            let cpu = CpuUse::start();
+            let out = Command::new(&python)
+                .args(["-c", &script])
+                .output()
+                .expect("run ConnectorX");
+            cpu.print(&format!(
+                "ConnectorX, {parts} partition(s), with interpreter start"
+            ));
+            assert!(
+                out.status.success(),
+                "ConnectorX failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut fields = text.split_whitespace();
+            let secs: f64 = fields.next().and_then(|s| s.parse().ok()).expect("seconds");
+            let rows: u64 = fields.next().and_then(|s| s.parse().ok()).expect("rows");
+            assert_eq!(rows, n, "ConnectorX read a different row count");
+            println!("ConnectorX peak RSS {} MB", fields.next().unwrap_or("?"));
+            report(
+                "PG → Delta",
+                n,
+                ours,
+                &format!("ConnectorX → Arrow, {parts} partition(s)"),
+                Duration::from_secs_f64(secs),
+            );
+            if cores == 1 {
+                break;
+            }
+        }
     } else {
         println!("ConnectorX: not installed (pip install connectorx), comparison skipped");
     }
@@ -294,12 +406,27 @@ async fn bench_kafka_run(n: u64) {
             i = end;
         }
     }
+    let broker_pid = own_broker.as_ref().map(|(c, _)| c.id());
+    let broker_cpu = || broker_pid.map(cpu_secs).unwrap_or(f64::NAN);
+    let cpu0 = broker_cpu();
     let base = time_shell(&format!(
         "kcat -C -b {bootstrap} -t {topic} -e -o beginning -q"
     ));
+    println!(
+        "kcat: {:.2}s wall, broker CPU {:.2}s",
+        base.as_secs_f64(),
+        broker_cpu() - cpu0
+    );
     let lake = local_lake();
     let table = TableName::parse("raw.learning_activity").expect("name");
     let source = KafkaSource::new(&bootstrap).expect("source");
+    // `AULA_BENCH_PROFILE=1`: say when the measured part starts, so a
+    // profiler can attach to this process for it alone.
+    if std::env::var_os("AULA_BENCH_PROFILE").is_some() {
+        eprintln!("MEASURE-START pid {}", std::process::id());
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let (cpu_ours0, cpu_broker0) = (cpu_secs(std::process::id()), broker_cpu());
     let start = Instant::now();
     let ranges = source
         .plan(std::slice::from_ref(&topic), &HashMap::new())
@@ -311,15 +438,41 @@ async fn bench_kafka_run(n: u64) {
     }
     // The mock broker keeps a bounded log per partition: count what it still holds.
     let available: i64 = ranges.iter().map(|r| r.end - r.start).sum();
+    let planned = start.elapsed();
     let consume = source.consume(ranges, activity_schema(), ConsumeOptions::default());
     let handle = consume.handle();
+    // When the first batch arrived and when the stream ended, to split the time.
+    let marks = Arc::new(std::sync::Mutex::new((None::<Duration>, None::<Duration>)));
+    let (m1, m2) = (marks.clone(), marks.clone());
+    let timed = consume
+        .stream
+        .inspect(move |_| {
+            let mut m = m1.lock().unwrap();
+            m.0.get_or_insert(start.elapsed());
+        })
+        .chain(futures::stream::poll_fn(move |_| {
+            m2.lock().unwrap().1 = Some(start.elapsed());
+            std::task::Poll::Ready(None)
+        }));
     let input = BatchStream::new(
         consume.schema.clone(),
-        consume
-            .stream
-            .map(|r| r.map_err(|e| Box::new(e) as BoxError)),
+        timed.map(|r| r.map_err(|e| Box::new(e) as BoxError)),
     );
     let out = lake.write(&table, input, options).await.expect("write");
+    let (first, ended) = *marks.lock().unwrap();
+    println!(
+        "Kafka → Delta phases: planned at {:.2}s, first batch at {:.2}s, stream ended at {:.2}s, committed at {:.2}s",
+        planned.as_secs_f64(),
+        first.unwrap_or_default().as_secs_f64(),
+        ended.unwrap_or_default().as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
+    println!(
+        "Kafka → Delta: {:.2}s wall, our CPU {:.2}s, broker CPU {:.2}s",
+        start.elapsed().as_secs_f64(),
+        cpu_secs(std::process::id()) - cpu_ours0,
+        broker_cpu() - cpu_broker0
+    );
     let stats = handle.stats();
     assert_eq!(stats.bad, 0);
     assert_eq!(out.input_rows, available as u64);
@@ -342,9 +495,16 @@ async fn bench_kafka_run(n: u64) {
 async fn bench_clickhouse(n: u64) {
     let (lake, table, _url, _) = payments_lake(n).await;
     let db = fresh_clickhouse("bench").await;
-    let ch = ClickHouse::from_client(aula_test_support::clickhouse_client(), &db.name)
+    let mut ch = ClickHouse::from_client(aula_test_support::clickhouse_client(), &db.name)
         .await
         .expect("ch");
+    // `AULA_BENCH_CH_INSERTS=N`: concurrent INSERTs (default: the library's).
+    if let Some(n) = std::env::var("AULA_BENCH_CH_INSERTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        ch = ch.with_inserts(n);
+    }
     let schema = lake.describe(&table).await.expect("describe").schema;
     let spec = TableSpec {
         order_by: vec!["id".into()],
@@ -354,10 +514,12 @@ async fn bench_clickhouse(n: u64) {
     ch.ensure_table("payments", &schema, &spec)
         .await
         .expect("create");
+    let cpu = CpuUse::start();
     let start = Instant::now();
     let scan = lake.scan(&table, None).await.expect("scan");
     let r = ch.load("payments", scan, &[], 131_072).await.expect("load");
     let ours = start.elapsed();
+    cpu.print("Delta → ClickHouse");
     assert_eq!(r.rows, n);
     let (http, _, _) = services().clickhouse_http();
     let port_native = services()
