@@ -114,10 +114,11 @@ impl CpuUse {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let wall = self.start.elapsed().as_secs_f64();
         println!(
-            "{what}: {wall:.2}s wall; CPU: ours {:.2}s, whole machine {:.2}s of {:.2}s available",
+            "{what}: {wall:.2}s wall; CPU: ours {:.2}s, whole machine {:.2}s of {:.2}s available; our peak RSS so far {:.0} MB",
             cpu_secs(std::process::id()) - self.ours,
             machine_busy_secs() - self.machine,
-            wall * cores as f64
+            wall * cores as f64,
+            peak_rss_mb()
         );
     }
 }

@@ -37,8 +37,10 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::error::{ConnectorError, Result};
 
-/// Rows per Arrow batch unless configured.
-pub const DEFAULT_BATCH_ROWS: usize = 65_536;
+/// Rows per Arrow batch unless configured: the lake writer queues up to ten
+/// batches, so larger ones only add memory (2M events: 65,536 peaked at
+/// 350-370 MB, 16,384 at 280 MB and ran faster).
+pub const DEFAULT_BATCH_ROWS: usize = 16_384;
 
 /// One partition's slice of a run: offsets `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
