@@ -623,8 +623,12 @@ impl Lake {
 /// memory flat.
 const TARGET_FILE_BYTES: u64 = 32 << 20;
 
-/// Row groups of 64 Ki rows, Snappy: the writer flushes encoded pages per
-/// row group, so memory does not grow with the table. Dictionaries give up
+/// Row groups of 64 Ki rows: the writer flushes encoded pages per row
+/// group, so memory does not grow with the table. LZ4_RAW rather than
+/// Snappy: compression was the writer's largest cost, and LZ4_RAW took
+/// 6-10% less CPU for files 2% larger (`scripts/bench extract`, 5M rows:
+/// 383 MB against 375 MB); Spark 3.3+, DuckDB, Polars, DataFusion, Trino
+/// and ClickHouse's Parquet reader all read it. Dictionaries give up
 /// at 256 KiB instead of 1 MiB: a column of unique values (ids, uuids) is
 /// hashed for a quarter as long before falling back to plain encoding,
 /// while statuses, currencies and ids repeated within a row group stay
@@ -633,7 +637,7 @@ fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties
     deltalake::parquet::file::properties::WriterProperties::builder()
         .set_max_row_group_row_count(Some(64 * 1024))
         .set_dictionary_page_size_limit(256 * 1024)
-        .set_compression(deltalake::parquet::basic::Compression::SNAPPY)
+        .set_compression(deltalake::parquet::basic::Compression::LZ4_RAW)
         .build()
 }
 
