@@ -660,7 +660,6 @@ async fn copy_streams(
         .fetch_one(&mut conn)
         .await
         .map_err(ConnectorError::pg)?;
-    let pages = i64::try_from(pages).unwrap_or(i64::MAX);
     let n64 = n as i64;
     let mut streams = Vec::with_capacity(n);
     let mut leader = Some(conn);
@@ -1191,8 +1190,11 @@ fn numeric_to_i128(v: &[u8], precision: u8, scale: i8) -> Result<i128, String> {
 mod tests {
     use super::*;
 
+    /// One (int8, text, uuid) row of a test stream.
+    type TestRow<'a> = (i64, Option<&'a [u8]>, [u8; 16]);
+
     /// A COPY binary stream of (int8, text, uuid) rows.
-    fn copy_stream(rows: &[(i64, Option<&[u8]>, [u8; 16])]) -> Vec<u8> {
+    fn copy_stream(rows: &[TestRow<'_>]) -> Vec<u8> {
         let mut v = b"PGCOPY\n\xff\r\n\0".to_vec();
         v.extend([0u8; 8]); // flags, header extension length
         for (id, text, uuid) in rows {
@@ -1241,7 +1243,7 @@ mod tests {
 
     #[test]
     fn tuples_cut_anywhere_across_chunks_decode_the_same() {
-        let rows: Vec<(i64, Option<&[u8]>, [u8; 16])> = (0..7)
+        let rows: Vec<TestRow<'_>> = (0..7)
             .map(|i| {
                 let text: Option<&[u8]> = match i % 3 {
                     0 => None,
@@ -1290,7 +1292,7 @@ mod tests {
 
     #[test]
     fn invalid_utf8_names_its_column_and_row() {
-        let rows: Vec<(i64, Option<&[u8]>, [u8; 16])> = vec![
+        let rows: Vec<TestRow<'_>> = vec![
             (1, Some(b"ok"), [1; 16]),
             (2, Some(b"fine"), [2; 16]),
             (3, Some(b"still fine"), [3; 16]),
