@@ -981,6 +981,118 @@ mod tests {
         assert!(err.contains("row 1"), "{err}");
     }
 
+    /// The `Native` blocks Aula sends a current server, read back by that
+    /// server's own parser: chDB embeds ClickHouse 26 (installed by
+    /// `scripts/bootstrap` into `~/.cache/aula/test-venv`; no ClickHouse
+    /// server newer than 18.16 installs here). Types as `create_statement`
+    /// makes them for a current server; nulls in every nullable column.
+    #[test]
+    fn native_blocks_parse_on_current_clickhouse() {
+        use arrow::array::{
+            BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int16Array,
+            Int32Array, Int64Array, ListArray, StringArray, TimestampMicrosecondArray,
+        };
+        use arrow::datatypes::Field;
+        let python = std::env::var("AULA_CHDB_PYTHON").unwrap_or_else(|_| {
+            format!(
+                "{}/.cache/aula/test-venv/bin/python",
+                std::env::var("HOME").unwrap_or_default()
+            )
+        });
+        let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let list = DataType::List(Arc::new(Field::new("item", DataType::Int32, true)));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("flag", DataType::Boolean, true),
+            Field::new("small", DataType::Int16, true),
+            Field::new("int", DataType::Int32, true),
+            Field::new("real", DataType::Float32, true),
+            Field::new("double", DataType::Float64, true),
+            Field::new("text", DataType::Utf8, true),
+            Field::new("amount", DataType::Decimal128(18, 2), true),
+            Field::new("day", DataType::Date32, true),
+            Field::new("at", ts, true),
+            Field::new("tags", list, true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![1, -9_007_199_254_740_993])),
+            Arc::new(BooleanArray::from(vec![Some(true), None])),
+            Arc::new(Int16Array::from(vec![Some(-7), None])),
+            Arc::new(Int32Array::from(vec![Some(2_000_000_000), None])),
+            Arc::new(Float32Array::from(vec![Some(1.5), None])),
+            Arc::new(Float64Array::from(vec![Some(-0.25), None])),
+            Arc::new(StringArray::from(vec![Some("tab\tünï"), None])),
+            Arc::new(
+                Decimal128Array::from(vec![Some(-123_456), None])
+                    .with_precision_and_scale(18, 2)
+                    .expect("decimal"),
+            ),
+            Arc::new(Date32Array::from(vec![Some(20_513), None])),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![Some(1_772_360_100_123_456), None])
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(ListArray::from_iter_primitive::<
+                arrow::datatypes::Int32Type,
+                _,
+                _,
+            >(vec![
+                Some(vec![Some(1), None, Some(3)]),
+                Some(vec![]),
+            ])),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+        let described: Vec<(String, String)> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let base = ch_type_for(f.data_type(), 26).expect("type");
+                let ty = if f.is_nullable() && !matches!(f.data_type(), DataType::List(_)) {
+                    format!("Nullable({base})")
+                } else {
+                    base
+                };
+                (f.name().clone(), ty)
+            })
+            .collect();
+        let types: Vec<ChType> = described
+            .iter()
+            .map(|(_, t)| ChType::parse(t).expect("parse"))
+            .collect();
+        let block = native_block("t", &described, &types, &batch).expect("encode");
+        let dir = std::env::temp_dir().join(format!("aula-native-{}", short_id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("block.native");
+        std::fs::write(&file, &block).expect("write");
+        let structure = described
+            .iter()
+            .map(|(n, t)| format!("{n} {t}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let script = "import chdb, sys\n\
+            path, structure = sys.argv[1], sys.argv[2].replace(\"'\", \"\\\\'\")\n\
+            sql = f\"SELECT * FROM file('{path}', Native, '{structure}')\"\n\
+            print(chdb.query(sql, 'TabSeparated'), end='')";
+        let out = std::process::Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .arg(&file)
+            .arg(&structure)
+            .output()
+            .unwrap_or_else(|e| panic!("{python}: {e}; run scripts/bootstrap to install chDB"));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "chDB refused the block: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "1\t1\t-7\t2000000000\t1.5\t-0.25\ttab\\tünï\t-1234.56\t2026-03-01\t2026-03-01 10:15:00.123456\t[1,NULL,3]\n\
+             -9007199254740993\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t[]\n"
+        );
+    }
+
     #[test]
     fn varints_match_the_leb128_layout() {
         let mut v = Vec::new();
