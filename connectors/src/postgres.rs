@@ -743,7 +743,10 @@ impl Decoder {
         batch_rows: usize,
         watermark: Option<usize>,
     ) -> Self {
-        let builders = kinds.iter().map(|k| top_builder(k, batch_rows)).collect();
+        let builders = kinds
+            .iter()
+            .map(|k| top_builder(k, batch_rows, batch_rows * 16))
+            .collect();
         Decoder {
             schema,
             kinds,
@@ -876,12 +879,18 @@ impl Decoder {
     fn finish_batch(&mut self) -> Result<RecordBatch> {
         let first_row = self.row - self.pending as u64;
         self.pending = 0;
+        let rows = self.batch_rows;
         let arrays = self
             .builders
             .iter_mut()
             .zip(self.schema.fields())
-            .map(|(b, field)| {
+            .zip(&self.kinds)
+            .map(|((b, field), kind)| {
                 let array = b.finish();
+                // A finished builder keeps no capacity: refill it at this
+                // batch's size, or every batch regrows it by doubling.
+                let bytes = array.to_data().buffers().last().map_or(0, |v| v.len());
+                *b = top_builder(kind, rows, bytes + bytes / 8);
                 if field.data_type() == &DataType::Utf8 && array.data_type() == &DataType::Binary {
                     text_array(array, field.name(), first_row)
                 } else {
@@ -911,12 +920,12 @@ fn utf8(v: &[u8]) -> Result<&str, String> {
 /// The builder of a top-level column. Text columns (text, jsonb, uuid) are
 /// gathered as bytes and checked as UTF-8 once per batch in
 /// [`text_array`]: one pass over the batch's bytes instead of a check per
-/// value, which cost more than the rest of decoding a uuid.
-fn top_builder(kind: &PgKind, rows: usize) -> Box<dyn ArrayBuilder> {
+/// value, which cost more than the rest of decoding a uuid. `bytes` sizes
+/// a text column's value buffer (a uuid takes 36 per row, whatever it says).
+fn top_builder(kind: &PgKind, rows: usize, bytes: usize) -> Box<dyn ArrayBuilder> {
     match kind {
-        PgKind::Text | PgKind::Jsonb | PgKind::Uuid => {
-            Box::new(BinaryBuilder::with_capacity(rows, rows * 16))
-        }
+        PgKind::Uuid => Box::new(BinaryBuilder::with_capacity(rows, rows * 36)),
+        PgKind::Text | PgKind::Jsonb => Box::new(BinaryBuilder::with_capacity(rows, bytes)),
         _ => make_builder(&kind.data_type(), rows),
     }
 }
