@@ -1312,21 +1312,12 @@ mod tests {
             );
             let all =
                 arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat");
-            let ids = all
-                .column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::Int64Array>()
-                .expect("ids");
-            let names = all
-                .column(1)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .expect("names");
-            let refs = all
-                .column(2)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .expect("refs");
+            use arrow::array::AsArray;
+            let ids = all.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+            let (names, refs) = (
+                all.column(1).as_string::<i32>(),
+                all.column(2).as_string::<i32>(),
+            );
             for (i, (id, text, uuid)) in rows.iter().enumerate() {
                 assert_eq!(ids.value(i), *id);
                 assert_eq!(names.is_null(i), text.is_none(), "step {step} row {i}");
