@@ -168,20 +168,26 @@ fn payments_request() -> ExtractRequest {
     }
 }
 
-async fn payments_lake(n: u64) -> (Lake, TableName, String, Duration) {
+/// A fresh database holding `n` generated payments, vacuumed: hint bits
+/// and the visibility map set, as on any table that has been vacuumed;
+/// otherwise the first reader (ours) pays for writing them.
+async fn payments_table(n: u64) -> aula_test_support::TestPg {
     let pg = fresh_pg("bench").await;
     let pool = pg.pool().await;
     sqlx::raw_sql(sqlx::AssertSqlSafe(PAYMENTS.replace("{N}", &n.to_string())))
         .execute(&pool)
         .await
         .expect("generate rows");
-    // Hint bits and the visibility map set, as on any table that has been
-    // vacuumed: otherwise the first reader (ours) pays for writing them.
     sqlx::raw_sql("VACUUM (FREEZE, ANALYZE) payments")
         .execute(&pool)
         .await
         .expect("vacuum");
     pool.close().await;
+    pg
+}
+
+async fn payments_lake(n: u64) -> (Lake, TableName, String, Duration) {
+    let pg = payments_table(n).await;
     let lake = local_lake();
     let table = TableName::parse("raw.payments").expect("name");
     let cpu = CpuUse::start();
@@ -205,17 +211,7 @@ async fn payments_lake(n: u64) -> (Lake, TableName, String, Duration) {
 
 /// PG → Arrow only (no lake), in a process of its own: the decoder's memory.
 async fn bench_decode(n: u64) {
-    let pg = fresh_pg("bench").await;
-    let pool = pg.pool().await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(PAYMENTS.replace("{N}", &n.to_string())))
-        .execute(&pool)
-        .await
-        .expect("generate rows");
-    sqlx::raw_sql("VACUUM (FREEZE, ANALYZE) payments")
-        .execute(&pool)
-        .await
-        .expect("vacuum");
-    pool.close().await;
+    let pg = payments_table(n).await;
     let start = Instant::now();
     let mut ex = postgres::extract(&pg.url, &payments_request())
         .await
