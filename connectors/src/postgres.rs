@@ -631,12 +631,9 @@ async fn copy_streams(
     request: &ExtractRequest,
 ) -> Result<Vec<(PgConnection, String)>> {
     let copy = |select: String| format!("COPY ({select}) TO STDOUT (FORMAT binary)");
-    let Source::Table { schema, table, .. } = &request.source else {
+    let (Source::Table { schema, table, .. }, 2..) = (&request.source, request.parallel) else {
         return Ok(vec![(conn, copy(request.select_sql()?))]);
     };
-    if request.parallel < 2 {
-        return Ok(vec![(conn, copy(request.select_sql()?))]);
-    }
     let size = sqlx::query(
         "SELECT current_setting('server_version_num')::int4, \
          pg_relation_size(format('%I.%I', $1::text, $2::text)::regclass), \

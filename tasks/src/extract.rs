@@ -59,7 +59,7 @@ struct ExtractConfig {
     merge_key: Option<String>,
     #[serde(default)]
     batch_rows: Option<usize>,
-    /// COPY streams for a large table (one per core when unset).
+    /// COPY streams for a large table (one per two cores, at most four, when unset).
     #[serde(default)]
     parallel: Option<usize>,
 }
