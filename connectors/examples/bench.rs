@@ -156,7 +156,7 @@ fn report(what: &str, n: u64, ours: Duration, base_name: &str, base: Duration) {
 }
 
 /// The extract of the `payments` table; `AULA_BENCH_PG_PARALLEL=N` sets
-/// its COPY streams (default: the library's, one per core).
+/// its COPY streams (default: the library's, one per two cores).
 fn payments_request() -> ExtractRequest {
     let request = ExtractRequest::table("public", "payments");
     match std::env::var("AULA_BENCH_PG_PARALLEL")
